@@ -1,0 +1,5 @@
+import sys
+
+from envtool.cli.app import main
+
+sys.exit(main())

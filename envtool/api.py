@@ -1,0 +1,71 @@
+"""The library facade: what the CLI calls, and what tests and other programs may call.
+
+Every function takes plain arguments and returns plain data; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from envtool.errors import SpecError
+
+if TYPE_CHECKING:
+    from envtool.image.store import Store
+    from envtool.spec.load import LoadedProject
+
+
+def load_project(file: str | None = None, directory: str | None = None, env: str | None = None
+                 ) -> LoadedProject:
+    from envtool.spec.load import load
+
+    return load(file, directory, env)
+
+
+def validate(file: str | None = None, directory: str | None = None, env: str | None = None
+             ) -> LoadedProject:
+    """Load the project; without --env, also load it under every environment overlay so that
+    cross-field checks (ports, replicas, volumes) hold in each one."""
+    loaded = load_project(file, directory, env)
+    if env is None:
+        for name in loaded.project.environments:
+            load_project(file, directory, name)
+    return loaded
+
+
+def config(file: str | None = None, directory: str | None = None, env: str | None = None) -> dict[str, Any]:
+    """The merged, normalized stack as plain JSON-able data."""
+    loaded = load_project(file, directory, env)
+    data = loaded.project.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if env is not None:
+        data.pop("environments", None)
+    return data
+
+
+def schema_text() -> str:
+    from envtool.spec.schema import schema_text as text
+
+    return text()
+
+
+def init(directory: str | None = None, name: str | None = None, force: bool = False) -> Path:
+    from envtool._util.names import project_name_from_dir, valid_project_name
+    from envtool.spec.templates import STARTER
+
+    base = Path(directory or os.getcwd())
+    target = base / "envtool.toml"
+    if target.exists() and not force:
+        raise SpecError(f"{target} already exists", hint="pass --force to overwrite it")
+    project = name or project_name_from_dir(base.resolve().name)
+    if not valid_project_name(project):
+        raise SpecError(f"invalid project name {project!r}", hint="use lowercase letters, digits, '-' and '_'")
+    base.mkdir(parents=True, exist_ok=True)
+    target.write_text(STARTER.format(name=project))
+    return target
+
+
+def open_store() -> Store:
+    from envtool.image.store import Store
+
+    return Store.open_default()

@@ -1,0 +1,70 @@
+"""The typer app: global options, command registration, and the one place that catches
+EnvtoolError, prints it and picks the exit code (0 ok, 1 runtime failure, 2 bad input)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import typer
+
+from envtool.errors import EnvtoolError
+
+app = typer.Typer(
+    name="envtool",
+    help="Declarative, reproducible multi-container stacks without a daemon.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Globals:
+    file: str | None = None
+    directory: str | None = None
+    debug: bool = False
+
+
+@app.callback()
+def _globals(
+    ctx: typer.Context,
+    file: str | None = typer.Option(None, "-f", "--file", help="Path to envtool.toml."),
+    directory: str | None = typer.Option(None, "-C", "--directory", help="Project directory."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    ctx.obj = Globals(file, directory, debug)
+
+
+def _register() -> None:
+    from envtool.cli.commands import images, run, spec
+
+    spec.register(app)
+    images.register(app)
+    run.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except EnvtoolError as e:
+        if debug:
+            raise
+        from envtool.cli.render import print_error
+
+        print_error(e)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

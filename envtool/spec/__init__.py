@@ -1,0 +1,1 @@
+"""envtool.toml: models, loading phases, locations, checks, JSON schema."""

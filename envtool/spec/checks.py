@@ -1,0 +1,171 @@
+"""Cross-field checks, run after the model is bound: a list of small named functions.
+
+Each check takes the project and its directory and yields (key path, message, hint).  Add a rule
+by adding a function to CHECKS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path as FsPath
+
+from envtool._util.linux import CAPABILITIES, normalize_capability
+from envtool.spec.locate import Path, nearest
+from envtool.spec.model import Project, WatchAction
+
+Problem = tuple[Path, str, str | None]
+Check = Callable[[Project, FsPath], Iterator[Problem]]
+
+
+def is_recipe_ref(image: str) -> bool:
+    """A bare name (no registry, tag or scheme) refers to an [images.NAME] recipe."""
+    return ":" not in image and "/" not in image and "@" not in image
+
+
+def inside(directory: FsPath, path: str) -> bool:
+    full = os.path.realpath(os.path.join(directory, os.path.expanduser(path)))
+    root = os.path.realpath(directory)
+    return full == root or full.startswith(root + os.sep)
+
+
+def check_service_images(p: Project, d: FsPath) -> Iterator[Problem]:
+    for name, svc in p.services.items():
+        if is_recipe_ref(svc.image) and svc.image not in p.images:
+            near = nearest(svc.image, p.images)
+            yield (("services", name, "image"), f"unknown image recipe {svc.image!r}",
+                   f'did you mean "{near}"?' if near else "declare it under [images." + svc.image + "]")
+
+
+def check_recipe_bases(p: Project, d: FsPath) -> Iterator[Problem]:
+    for name, img in p.images.items():
+        if img.from_.startswith("image:"):
+            base = img.from_[6:]
+            if base not in p.images:
+                yield (("images", name, "from"), f"unknown base recipe {base!r}", None)
+            seen = {name}
+            while base in p.images and p.images[base].from_.startswith("image:"):
+                if base in seen:
+                    yield (("images", name, "from"), f"recipes form a cycle through {base!r}", None)
+                    break
+                seen.add(base)
+                base = p.images[base].from_[6:]
+        for i, c in enumerate(img.copy_):
+            if not inside(d, c.src):
+                yield (("images", name, "copy", i, "src"), f"copy source {c.src!r} is outside the project",
+                       "copy only files inside the project directory")
+            elif not os.path.exists(d / c.src):
+                yield (("images", name, "copy", i, "src"), f"copy source {c.src!r} does not exist", None)
+
+
+def check_depends_on(p: Project, d: FsPath) -> Iterator[Problem]:
+    for name, svc in p.services.items():
+        for dep in svc.depends_on:
+            if dep == name:
+                yield (("services", name, "depends_on", dep), "a service cannot depend on itself", None)
+            elif dep not in p.services:
+                near = nearest(dep, p.services)
+                yield (("services", name, "depends_on", dep), f"unknown service {dep!r}",
+                       f'did you mean "{near}"?' if near else None)
+    cycle = _find_cycle({n: list(s.depends_on) for n, s in p.services.items()})
+    if cycle:
+        yield (("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(cycle), None)
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for m in graph.get(n, []):
+            if m not in graph or m == n:
+                continue
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state and (found := visit(m)):
+                return found
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in graph:
+        if n not in state and (found := visit(n)):
+            return found
+    return None
+
+
+def check_volumes(p: Project, d: FsPath) -> Iterator[Problem]:
+    for name, svc in p.services.items():
+        for i, v in enumerate(svc.volumes):
+            path: Path = ("services", name, "volumes", i)
+            if v.type == "bind" and v.source is not None and not inside(d, v.source):
+                yield (path, f"bind mount {v.source!r} escapes the project directory",
+                       "bind mounts must stay inside the project; use a named volume instead")
+            if v.type == "volume" and v.source and v.source not in p.volumes:
+                yield (path, f"undeclared volume {v.source!r}", f"add [volumes.{v.source}]")
+
+
+def check_ports(p: Project, d: FsPath) -> Iterator[Problem]:
+    seen: dict[tuple[str, int, str], str] = {}
+    for name, svc in p.services.items():
+        for i, port in enumerate(svc.ports):
+            if not port.published:
+                continue
+            if svc.replicas > 1:
+                yield (("services", name, "ports", i),
+                       f"host port {port.published} cannot be shared by {svc.replicas} replicas",
+                       f'publish only the container port ("{port.target}") for a random host port each')
+            key = (port.host_ip or "*", port.published, port.protocol.value)
+            for other_key, other in seen.items():
+                same_port = other_key[1:] == key[1:]
+                if same_port and (other_key[0] == key[0] or "*" in (other_key[0], key[0])):
+                    yield (("services", name, "ports", i),
+                           f"host port {port.published}/{port.protocol.value} is also published by {other!r}",
+                           None)
+                    break
+            seen[key] = name
+
+
+def check_capabilities(p: Project, d: FsPath) -> Iterator[Problem]:
+    for name, svc in p.services.items():
+        for key in ("cap_add", "cap_drop"):
+            for i, cap in enumerate(getattr(svc, key)):
+                norm = normalize_capability(cap)
+                if norm != "ALL" and norm not in CAPABILITIES:
+                    near = nearest(norm, CAPABILITIES)
+                    yield (("services", name, key, i), f"unknown capability {cap!r}",
+                           f'did you mean "{near}"?' if near else None)
+
+
+def check_files(p: Project, d: FsPath) -> Iterator[Problem]:
+    for name, svc in p.services.items():
+        for i, f in enumerate(svc.env_file):
+            if not (d / f).is_file():
+                yield (("services", name, "env_file", i), f"env_file {f!r} does not exist", None)
+        for i, rule in enumerate(svc.develop.watch if svc.develop else []):
+            path: Path = ("services", name, "develop", "watch", i)
+            if not inside(d, rule.path):
+                yield (path + ("path",), f"watch path {rule.path!r} is outside the project", None)
+            elif not (d / rule.path).exists():
+                yield (path + ("path",), f"watch path {rule.path!r} does not exist", None)
+            if rule.action in (WatchAction.sync, WatchAction.sync_restart, WatchAction.sync_exec):
+                if not rule.target or not rule.target.startswith("/"):
+                    yield (path + ("target",), f"action {rule.action.value!r} needs an absolute target",
+                           None)
+            if rule.action is WatchAction.sync_exec and not rule.exec:
+                yield (path, "action 'sync+exec' needs exec = [...]", None)
+            if rule.action is WatchAction.rebuild and not is_recipe_ref(svc.image):
+                yield (path + ("action",), "rebuild needs an image recipe, but the service uses "
+                                           f"{svc.image!r}", None)
+
+
+CHECKS: list[Check] = [
+    check_service_images, check_recipe_bases, check_depends_on, check_volumes, check_ports,
+    check_capabilities, check_files,
+]
+
+
+def run_checks(p: Project, d: FsPath) -> list[Problem]:
+    return [problem for check in CHECKS for problem in check(p, d)]

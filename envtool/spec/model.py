@@ -1,0 +1,250 @@
+"""pydantic models of envtool.toml (extra keys forbidden).  Field names are the TOML keys."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
+
+from envtool._util.units import format_duration, parse_duration, parse_size
+from envtool.spec import shorthand
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+SERVICE_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+
+
+def _format_size(n: int) -> str:
+    for unit, scale in (("G", 1024**3), ("M", 1024**2), ("k", 1024)):
+        if n % scale == 0 and n >= scale:
+            return f"{n // scale}{unit}"
+    return str(n)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+    WithJsonSchema({"type": ["string", "number"], "pattern": r"^(\d+(\.\d+)?(ns|us|ms|s|m|h)?)+$",
+                    "description": "duration: 500ms, 10s, 1m30s; a number is seconds"}),
+]
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    PlainSerializer(_format_size, return_type=str, when_used="json"),
+    WithJsonSchema({"type": ["string", "integer"], "pattern": r"^\d+(\.\d+)?\s*[kKmMgGtT]?(i?[bB])?$",
+                    "description": "size in bytes: 64M, 1G, 512k"}),
+]
+Command = Annotated[
+    list[str],
+    BeforeValidator(shorthand.parse_command),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+
+
+class Protocol(str, Enum):
+    tcp = "tcp"
+    udp = "udp"
+
+
+class Condition(str, Enum):
+    started = "started"
+    healthy = "healthy"
+    completed = "completed"
+
+
+class RestartPolicy(str, Enum):
+    no = "no"
+    on_failure = "on-failure"
+    always = "always"
+    unless_stopped = "unless-stopped"
+
+
+class WatchAction(str, Enum):
+    sync = "sync"
+    restart = "restart"
+    sync_restart = "sync+restart"
+    rebuild = "rebuild"
+    sync_exec = "sync+exec"
+
+
+# ---- project -------------------------------------------------------------------------------
+class ProjectSection(Strict):
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="default: the directory's name")
+    subnet: str | None = Field(None, description="pin the project's private subnet, e.g. 10.89.3.0/24")
+
+
+# ---- images --------------------------------------------------------------------------------
+class CopySpec(Strict):
+    src: str = Field(description="path in the project directory")
+    dst: str = Field(description="absolute path in the image")
+    chown: str | None = Field(None, description="user[:group] that owns the copied files")
+    mode: int | None = Field(None, description="file mode for copied regular files, e.g. 0o644")
+
+    @field_validator("dst")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("dst must be an absolute path in the image")
+        return v
+
+
+class ImageRecipe(Strict):
+    from_: str = Field(alias="from", description="debian:<suite> | scratch | oci-archive:<path> | "
+                                                 "<registry ref> | image:<recipe>")
+    packages: list[str] = Field(default_factory=list, description='Debian packages: "name" or "name=version"')
+    pip: list[str] = Field(default_factory=list, description="PyPI requirements installed into a layer")
+    copy_: list[CopySpec] = Field(default_factory=list, alias="copy")
+    run: list[str] = Field(default_factory=list, description="build-time shell commands")
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str | None = None
+    user: str | None = None
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    mirror: str | None = Field(None, description="Debian mirror URL; default: the host's apt sources")
+    variant: Literal["extract", "custom", "essential", "apt", "required", "minbase", "buildd",
+                     "important", "standard"] = Field(
+        "minbase", description="mmdebstrap variant for debian:<suite> bases")
+
+    @field_validator("from_")
+    @classmethod
+    def _known_source(cls, v: str) -> str:
+        if not v:
+            raise ValueError("from must not be empty")
+        if v.startswith("debian:") and not re.fullmatch(r"debian:[a-z][a-z0-9-]*", v):
+            raise ValueError(f"invalid Debian base {v!r}: use debian:<suite>, e.g. debian:bookworm")
+        return v
+
+    @field_validator("packages")
+    @classmethod
+    def _package_names(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?", p):
+                raise ValueError(f"invalid Debian package {p!r}: use \"name\" or \"name=version\"")
+        return v
+
+
+# ---- services ------------------------------------------------------------------------------
+class Healthcheck(Strict):
+    command: Command
+    interval: Duration = 30.0
+    timeout: Duration = 30.0
+    retries: int = Field(3, ge=1)
+    start_period: Duration = 0.0
+    disable: bool = False
+
+
+class Resources(Strict):
+    memory: Size | None = Field(None, description="memory limit, e.g. 256M")
+    cpus: float | None = Field(None, gt=0, description="CPU share, e.g. 0.5")
+    pids: int | None = Field(None, ge=1, description="maximum number of processes")
+
+
+class PortMapping(Strict):
+    target: int = Field(ge=1, le=65535)
+    published: int | None = Field(None, ge=0, le=65535, description="host port; unset = random")
+    host_ip: str | None = None
+    protocol: Protocol = Protocol.tcp
+
+
+class VolumeMount(Strict):
+    type: Literal["volume", "bind", "tmpfs"] = "volume"
+    source: str | None = None
+    target: str
+    read_only: bool = False
+
+
+Port = Annotated[PortMapping, BeforeValidator(shorthand.parse_port),
+                 WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"},
+                                           {"$ref": "#/$defs/PortMapping"}]})]
+Volume = Annotated[VolumeMount, BeforeValidator(shorthand.parse_volume),
+                   WithJsonSchema({"anyOf": [{"type": "string"}, {"$ref": "#/$defs/VolumeMount"}]})]
+EnvValue = Annotated[str, BeforeValidator(lambda v: ("true" if v else "false") if isinstance(v, bool)
+                                          else str(v) if isinstance(v, int | float) else v),
+                     WithJsonSchema({"type": ["string", "number", "boolean"]})]
+
+
+class WatchRule(Strict):
+    path: str
+    action: WatchAction
+    target: str | None = None
+    ignore: list[str] = Field(default_factory=list)
+    exec: Command | None = Field(None, description="command for sync+exec")
+    initial_sync: bool = False
+
+
+class Develop(Strict):
+    watch: list[WatchRule] = Field(default_factory=list)
+
+
+class Service(Strict):
+    image: str = Field(description="a recipe name, a registry ref or oci-archive:<path>")
+    command: Command | None = None
+    entrypoint: Command | None = None
+    environment: Annotated[dict[str, EnvValue], BeforeValidator(shorthand.parse_environment)] = Field(
+        default_factory=dict)
+    env_file: Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
+        default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
+    depends_on: Annotated[dict[str, Condition],
+                          BeforeValidator(lambda v: {k: "started" for k in v} if isinstance(v, list) else v)] = (
+        Field(default_factory=dict))
+    replicas: int = Field(1, ge=0)
+    restart: RestartPolicy = RestartPolicy.no
+    resources: Resources = Field(default_factory=Resources)
+    stop_signal: str = "SIGTERM"
+    stop_grace_period: Duration = 10.0
+    read_only: bool = False
+    cap_add: list[str] = Field(default_factory=list)
+    cap_drop: list[str] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list)
+    healthcheck: Healthcheck | None = None
+    develop: Develop | None = None
+    user: str | None = None
+    workdir: str | None = None
+    hostname: str | None = None
+    init: bool = False
+
+    @field_validator("stop_signal")
+    @classmethod
+    def _signal(cls, v: str) -> str:
+        import signal
+
+        name = v.upper() if v.upper().startswith("SIG") else "SIG" + v.upper()
+        if not hasattr(signal.Signals, name):
+            raise ValueError(f"unknown signal {v!r}")
+        return name
+
+
+class NamedVolume(Strict):
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Environment(Strict):
+    services: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Project(Strict):
+    project: ProjectSection = Field(default_factory=ProjectSection)
+    images: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ImageRecipe] = Field(default_factory=dict)
+    services: dict[Annotated[str, Field(pattern=SERVICE_PATTERN)], Service] = Field(default_factory=dict)
+    volumes: dict[Annotated[str, Field(pattern=NAME_PATTERN)], NamedVolume | None] = Field(default_factory=dict)
+    environments: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Environment] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        assert self.project.name, "load() fills the project name"
+        return self.project.name
