@@ -1,0 +1,144 @@
+"""The container child: one flat, ordered sequence from fork to exec.
+
+Runs in the freshly forked PID 1 of a new pid namespace.  Between fork and exec it touches nothing
+that takes a lock (no logging, no rich, no threads); a failure goes back to the parent as a
+ChildFailed message on the report pipe and the child exits 127.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from typing import NoReturn
+
+from envtool.runtime import ipc
+from envtool.runtime.caps import mask
+from envtool.runtime.config import ContainerConfig
+from envtool.runtime.setup import apply_setup, setup_ops
+from envtool.runtime.syscalls import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWUTS,
+    MS_PRIVATE,
+    MS_REC,
+    Syscalls,
+)
+from envtool.runtime.users import resolve_user
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class ChildContext:
+    """What the parent prepared for the child (not part of the user's config)."""
+    cgroup_procs: tuple[str, ...]
+    seccomp_bpf: bytes | None
+    report_fd: int
+    tty_fd: int | None = None
+
+
+def container_argv(cfg: ContainerConfig) -> list[str]:
+    argv = list(cfg.argv)
+    return ["/dev/init", "--", *argv] if cfg.init else argv
+
+
+def container_env(cfg: ContainerConfig, home: str) -> dict[str, str]:
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": cfg.hostname, "HOME": home}
+    if cfg.tty:
+        env["TERM"] = "xterm"
+    env.update(cfg.env_dict())
+    return env
+
+
+def run_child(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls) -> NoReturn:
+    step = "signals"
+    try:
+        # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so restore them
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        step = "session"
+        os.setsid()
+        if ctx.tty_fd is not None:
+            _attach_tty(ctx.tty_fd)
+        step = "cgroup"               # join before CLONE_NEWCGROUP so the cgroup becomes the ns root
+        for procs in ctx.cgroup_procs:
+            sc.write_file(procs, "0")
+        step = "namespaces"
+        flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
+        sc.unshare(flags if cfg.netns else flags | CLONE_NEWNET)
+        if cfg.netns:
+            _join_netns(cfg.netns, sc)
+        step = "propagation"          # nothing mounted from here on can reach the host
+        sc.mount(None, "/", None, MS_REC | MS_PRIVATE)
+        step = "rootfs"
+        apply_setup(setup_ops(cfg), sc)
+        step = "pivot_root"
+        sc.pivot_root(cfg.rootfs)
+        step = "hostname"
+        sc.sethostname(cfg.hostname)
+        step = "loopback"
+        if not cfg.netns:
+            sc.link_up("lo")
+        step = "user"                 # read from the image's own /etc, after pivot_root
+        user = resolve_user(cfg.user, _read("/etc/passwd"), _read("/etc/group"))
+        step = "workdir"
+        if not cfg.read_only:
+            os.makedirs(cfg.workdir, exist_ok=True)
+        step = "capabilities"         # bounding set first, while we still hold CAP_SETPCAP
+        keep = mask(cfg.capabilities)
+        sc.drop_bounding(keep)
+        sc.clear_ambient()
+        step = "user"                 # setuid away from root clears permitted/effective, as in Docker
+        sc.set_user(user.uid, user.gid, list(user.groups))
+        step = "workdir"              # chdir as the user, so permissions are the user's
+        os.chdir(cfg.workdir)
+        step = "capabilities"
+        if user.uid == 0:
+            sc.capset(keep, keep, 0)
+        step = "no_new_privs"         # lets seccomp load without CAP_SYS_ADMIN
+        sc.set_no_new_privs()
+        step = "seccomp"              # last but exec: as few syscalls as possible run after it
+        if ctx.seccomp_bpf:
+            sc.seccomp_load(ctx.seccomp_bpf)
+        step = "exec"
+        sc.cloexec_from(3)
+        argv = container_argv(cfg)
+        os.execvpe(argv[0], argv, container_env(cfg, user.home))
+    except FileNotFoundError as e:
+        msg = (f"executable file not found: {cfg.argv[0]}" if step == "exec"
+               else ipc.ChildFailed.of(step, e).message)
+        ipc.send(ctx.report_fd, ipc.ChildFailed(step, msg, e.errno or 0))
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent, then _exit
+        ipc.send(ctx.report_fd, ipc.ChildFailed.of(step, e))
+    os._exit(127)
+
+
+def _attach_tty(fd: int) -> None:
+    import fcntl
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+    for n in (0, 1, 2):
+        os.dup2(fd, n)
+    if fd > 2:
+        os.close(fd)
+
+
+def _join_netns(path: str, sc: Syscalls) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(fd, CLONE_NEWNET)
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""

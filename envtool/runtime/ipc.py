@@ -1,0 +1,65 @@
+"""Typed messages from the container child to its parent, one JSON line over a CLOEXEC pipe.
+
+A successful exec closes the pipe with nothing written; a failure writes ChildFailed and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+from envtool.errors import ContainerError, SyscallError
+
+
+@dataclass(frozen=True)
+class ChildFailed:
+    step: str
+    message: str
+    errno: int = 0
+    op: str = ""
+    target: str = ""
+
+    @classmethod
+    def of(cls, step: str, e: BaseException) -> ChildFailed:
+        if isinstance(e, SyscallError):
+            return cls(step, str(e), e.errno, e.op, e.target)
+        if isinstance(e, OSError):
+            return cls(step, f"{(e.strerror or str(e)).lower()}" + (f": {e.filename}" if e.filename else ""),
+                       e.errno or 0)
+        return cls(step, str(e))
+
+    def to_error(self, container: str) -> ContainerError:
+        hint = HINTS.get(self.step)
+        return ContainerError(f"start container {container}: {self.step}: {self.message}", hint=hint)
+
+
+HINTS = {
+    "exec": "check the command and that it exists in the image",
+    "rootfs": "overlayfs must be available (modprobe overlay) and the store on a filesystem that supports it",
+    "user": "the user must exist in the image's /etc/passwd, or be given as uid:gid",
+}
+
+
+def send(fd: int, msg: ChildFailed) -> None:
+    data = (json.dumps(asdict(msg)) + "\n").encode()
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+
+
+def receive(fd: int) -> ChildFailed | None:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data:
+        return None
+    return ChildFailed(**json.loads(data.decode().splitlines()[0]))

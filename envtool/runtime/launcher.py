@@ -1,0 +1,324 @@
+"""Parent side of a container: prepare, fork the child into a new pid namespace, wait, clean up.
+
+No re-exec and no helper process: the caller unshares CLONE_NEWPID for its next child only, forks
+(the child is PID 1 of the new namespace), and returns to its own namespace at once.  The caller
+must be single-threaded (runc's nsenter/README explains why).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from envtool.errors import ContainerError, HostError, SyscallError
+from envtool.runtime import ipc
+from envtool.runtime.cgroups import Cgroup, CgroupManager, detect
+from envtool.runtime.child import ChildContext, run_child
+from envtool.runtime.config import ContainerConfig
+from envtool.runtime.syscalls import CLONE_NEWPID, LinuxSyscalls, Syscalls
+
+
+@dataclass
+class ExitInfo:
+    code: int                      # shell convention: 128 + signal when killed
+    signal: int | None = None
+    oom_killed: bool = False
+    memory_peak: int | None = None
+
+
+@dataclass
+class Container:
+    cfg: ContainerConfig
+    pid: int
+    cgroup: Cgroup
+    pidfd: int
+    started: float = field(default_factory=time.monotonic)
+    pty_master: int | None = None
+    exit: ExitInfo | None = None
+
+
+def find_init() -> str:
+    for candidate in (os.environ.get("ENVTOOL_INIT"), "/usr/bin/tini-static", shutil.which("tini-static")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise HostError("no static init found for the container's PID 1",
+                    hint="apt-get install -y tini (provides /usr/bin/tini-static), or pass --no-init")
+
+
+def prepare(cfg: ContainerConfig) -> None:
+    """State dir with upper/, work/, rootfs/ and the /etc files bound into the container."""
+    for d in (cfg.state_dir, cfg.upper, cfg.work, cfg.rootfs):
+        os.makedirs(d, exist_ok=True)
+    hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    if cfg.hostname:
+        hosts.append(f"127.0.1.1\t{cfg.hostname}")
+    hosts += [f"{addr}\t{names}" for addr, names in cfg.hosts]
+    _write(os.path.join(cfg.state_dir, "hosts"), "\n".join(hosts) + "\n")
+    _write(os.path.join(cfg.state_dir, "hostname"), cfg.hostname + "\n")
+    if cfg.resolv_conf is not None:
+        _write(os.path.join(cfg.state_dir, "resolv.conf"), cfg.resolv_conf)
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def start(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupManager | None = None,
+          seccomp_cache: str | None = None, stdio: tuple[int, int, int] | None = None) -> Container:
+    sc = sc or LinuxSyscalls()
+    bpf = None
+    if cfg.seccomp:
+        from envtool.runtime.seccomp import bpf_for
+
+        bpf = bpf_for(cfg.capabilities, seccomp_cache)
+    prepare(cfg)
+    cgroup = (cgroups or detect()).create(f"{cfg.cgroup_parent}/{cfg.name}", cfg.limits)
+    master = slave = None
+    if cfg.tty:
+        master, slave = os.openpty()
+        _copy_winsize(slave)
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = _fork_in_new_pidns(sc)
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        cgroup.remove()
+        raise
+    if pid == 0:
+        os.close(read_fd)
+        if stdio:
+            for n, fd in enumerate(stdio):
+                if fd != n:
+                    os.dup2(fd, n)
+        run_child(cfg, ChildContext(tuple(cgroup.procs_files()), bpf, write_fd, slave), LinuxSyscalls())
+    os.close(write_fd)
+    if slave is not None:
+        os.close(slave)
+    pidfd = os.pidfd_open(pid)
+    failure = ipc.receive(read_fd)
+    os.close(read_fd)
+    c = Container(cfg, pid, cgroup, pidfd, pty_master=master)
+    if failure is not None:
+        reap(c)
+        cleanup(c, remove_state=True)
+        raise failure.to_error(cfg.name)
+    return c
+
+
+def _fork_in_new_pidns(sc: Syscalls) -> int:
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.unshare(CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except OSError as e:
+            sc.setns(own, CLONE_NEWPID)
+            raise SyscallError("fork", "", e.errno or 0) from None
+        if pid != 0:
+            sc.setns(own, CLONE_NEWPID)     # our next children are ours again
+        return pid
+    finally:
+        os.close(own)
+
+
+def _copy_winsize(fd: int) -> None:
+    import fcntl
+    import termios
+
+    if os.isatty(0):
+        try:
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+        except OSError:
+            pass
+
+
+def reap(c: Container, block: bool = True) -> ExitInfo | None:
+    """Collect the exit status of the container's PID 1 (and with it, the whole pid namespace)."""
+    if c.exit is not None:
+        return c.exit
+    try:
+        pid, status = os.waitpid(c.pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        pid, status = c.pid, 0
+    if pid == 0:
+        return None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = 128 + sig if sig else os.WEXITSTATUS(status)
+    oom = c.cgroup.oom_kills() > 0
+    c.exit = ExitInfo(code, sig, oom, c.cgroup.memory_peak())
+    return c.exit
+
+
+def stop(c: Container, sig: int | None = None, grace: float | None = None) -> ExitInfo:
+    """Send the stop signal, wait up to the grace period, then SIGKILL everything in the cgroup."""
+    if c.exit is None:
+        _kill(c, sig or c.cfg.stop_signal)
+        if not _wait_readable(c.pidfd, c.cfg.stop_grace if grace is None else grace):
+            _kill(c, signal.SIGKILL)
+    info = reap(c)
+    assert info is not None
+    return info
+
+
+def _kill(c: Container, sig: int) -> None:
+    try:
+        signal.pidfd_send_signal(c.pidfd, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_readable(fd: int, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            r, _, _ = select.select([fd], [], [], left)
+            return bool(r)
+        except InterruptedError:
+            continue
+
+
+def cleanup(c: Container, remove_state: bool = True) -> None:
+    """Remove what start() made on the host: cgroup, pidfd, pty, and (for --rm) the state dir.
+    Mounts need no cleanup: they live in the container's mount namespace and die with it."""
+    try:
+        c.cgroup.remove()
+    finally:
+        for fd in (c.pidfd, c.pty_master):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        c.pty_master = None
+        if remove_state:
+            shutil.rmtree(c.cfg.state_dir, ignore_errors=True)
+
+
+def run_attached(c: Container, on_signal: Callable[[int], None] | None = None) -> ExitInfo:
+    """Wait for the container, forwarding SIGINT/SIGTERM/SIGHUP (a second one kills), relaying the
+    pty when there is one."""
+    received: list[int] = []
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    old_wakeup = signal.set_wakeup_fd(wake_w)
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH)
+    old = {s: signal.signal(s, lambda n, f: None) for s in handled}
+    relay = _PtyRelay(c.pty_master) if c.pty_master is not None else None
+    kill_at: float | None = None
+    try:
+        while True:
+            fds = [c.pidfd, wake_r] + (relay.fds() if relay else [])
+            timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic())
+            try:
+                ready, _, _ = select.select(fds, [], [], timeout)
+            except InterruptedError:
+                continue
+            if relay:
+                relay.pump(ready)
+            if wake_r in ready:
+                for b in os.read(wake_r, 64):
+                    if b == signal.SIGWINCH:
+                        if relay:
+                            _copy_winsize(relay.master)
+                        continue
+                    received.append(b)
+                    if on_signal:
+                        on_signal(b)
+                    if len([s for s in received if s != signal.SIGWINCH]) >= 2:
+                        _kill(c, signal.SIGKILL)
+                    else:
+                        _kill(c, b if b == signal.SIGINT and c.cfg.init else c.cfg.stop_signal)
+                        kill_at = time.monotonic() + c.cfg.stop_grace
+            if c.pidfd in ready:
+                if relay:
+                    relay.drain()
+                break
+            if kill_at is not None and time.monotonic() >= kill_at:
+                _kill(c, signal.SIGKILL)
+                kill_at = None
+    finally:
+        if relay:
+            relay.restore()
+        for s, h in old.items():
+            signal.signal(s, h)
+        signal.set_wakeup_fd(old_wakeup)
+        os.close(wake_r)
+        os.close(wake_w)
+    info = reap(c)
+    assert info is not None
+    return info
+
+
+class _PtyRelay:
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.saved = None
+        self.stdin_open = True
+        if os.isatty(0):
+            import termios
+            import tty
+
+            self.saved = termios.tcgetattr(0)
+            tty.setraw(0)
+
+    def fds(self) -> list[int]:
+        return [self.master] + ([0] if self.stdin_open else [])
+
+    def pump(self, ready: list[int]) -> None:
+        if self.master in ready:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                data = b""
+            if data:
+                os.write(1, data)
+        if 0 in ready and self.stdin_open:
+            data = os.read(0, 65536)
+            if data:
+                os.write(self.master, data)
+            else:
+                self.stdin_open = False
+                os.write(self.master, b"\x04")
+
+    def drain(self) -> None:
+        while True:
+            r, _, _ = select.select([self.master], [], [], 0)
+            if not r:
+                return
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            os.write(1, data)
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+
+
+def describe_exit(info: ExitInfo, name: str, memory_limit: int | None) -> str | None:
+    if info.oom_killed:
+        from envtool._util.units import format_size
+
+        limit = f" (memory limit {format_size(memory_limit)})" if memory_limit else ""
+        return f"container {name} was OOM-killed{limit}"
+    if info.signal:
+        return f"container {name} was killed by {signal.Signals(info.signal).name}"
+    return None
+
+
+__all__ = ["Container", "ExitInfo", "ContainerError", "cleanup", "find_init", "reap", "run_attached",
+           "start", "stop"]

@@ -1,0 +1,199 @@
+"""ContainerConfig → the list of filesystem setup operations, as data (bubblewrap's SetupOp).
+
+`setup_ops` is pure: it decides what is mounted where and in which order.  `apply_setup` walks the
+list through a Syscalls object.  Every target is a container path resolved inside the new root
+with openat2(RESOLVE_IN_ROOT), so a symlink in a hostile image cannot redirect a mount to the host.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from envtool.errors import SyscallError
+from envtool.runtime.config import ContainerConfig
+from envtool.runtime.syscalls import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    MS_STRICTATIME,
+    Syscalls,
+)
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str | None
+    target: str                    # container path ("/proc"); the rootfs mount itself uses "" and a host path
+    fstype: str | None
+    flags: int = 0
+    data: str | None = None
+    kind: str = "dir"              # what to create at the target if it is missing: dir | file
+    source_in_root: bool = False   # the source is a container path (bind of /dev/null, self-binds)
+    optional: bool = False         # a missing target is skipped (masked / read-only kernel paths)
+    create: bool = True            # create the target if missing (false when the rootfs is read-only)
+
+
+@dataclass(frozen=True)
+class Device:
+    path: str
+    major: int
+    minor: int
+    mode: int = 0o666
+
+
+@dataclass(frozen=True)
+class Symlink:
+    target: str
+    path: str
+
+
+@dataclass(frozen=True)
+class RootfsMount:
+    rootfs: str      # host path of the mountpoint
+    data: str        # overlay options
+    flags: int = 0
+
+
+@dataclass(frozen=True)
+class RemountRootReadOnly:
+    rootfs: str
+
+
+SetupOp = Mount | Device | Symlink | RootfsMount | RemountRootReadOnly
+
+DEVICES = (Device("/dev/null", 1, 3), Device("/dev/zero", 1, 5), Device("/dev/full", 1, 7),
+           Device("/dev/random", 1, 8), Device("/dev/urandom", 1, 9), Device("/dev/tty", 5, 0))
+DEV_SYMLINKS = (Symlink("/proc/self/fd", "/dev/fd"), Symlink("/proc/self/fd/0", "/dev/stdin"),
+                Symlink("/proc/self/fd/1", "/dev/stdout"), Symlink("/proc/self/fd/2", "/dev/stderr"),
+                Symlink("/proc/kcore", "/dev/core"), Symlink("pts/ptmx", "/dev/ptmx"))
+MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug")
+MASKED_DIRS = ("/proc/asound", "/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+NOSUID_NODEV_NOEXEC = MS_NOSUID | MS_NODEV | MS_NOEXEC
+
+
+def overlay_data(cfg: ContainerConfig) -> str:
+    lower = ":".join(reversed(cfg.layers))          # overlayfs lists the topmost layer first
+    if cfg.read_only:
+        # no upper dir: an overlay of lower dirs only is read-only by construction; a single
+        # lower dir needs a second one, so the bottom layer is repeated
+        return f"lowerdir={lower}" + ("" if len(cfg.layers) > 1 else f":{cfg.layers[0]}")
+    return f"lowerdir={lower},upperdir={cfg.upper},workdir={cfg.work}"
+
+
+def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
+    rw = not cfg.read_only
+    ops: list[SetupOp] = [RootfsMount(cfg.rootfs, overlay_data(cfg), MS_RDONLY if cfg.read_only else 0)]
+    # kernel filesystems first: later binds (volumes, /etc files) may land under them
+    ops.append(Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, create=rw))
+    ops.append(Mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", create=rw))
+    ops.extend(DEVICES)
+    ops.append(Mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                     "newinstance,ptmxmode=0666,mode=0620,gid=5"))
+    ops.append(Mount("shm", "/dev/shm", "tmpfs", NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k"))
+    ops.append(Mount("mqueue", "/dev/mqueue", "mqueue", NOSUID_NODEV_NOEXEC))
+    ops.extend(DEV_SYMLINKS)
+    ops.append(Mount("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC | MS_RDONLY, create=rw))
+    if cfg.init:
+        ops.append(Mount(cfg.init, "/dev/init", None, MS_BIND, kind="file"))
+        ops.append(Mount(None, "/dev/init", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                         kind="file"))
+    for name in ("hostname", "hosts", "resolv.conf"):
+        if name == "resolv.conf" and cfg.resolv_conf is None:
+            continue
+        src = os.path.join(cfg.state_dir, name)
+        ops.append(Mount(src, f"/etc/{name}", None, MS_BIND, kind="file", create=rw))
+    for m in cfg.mounts:
+        kind = "dir" if os.path.isdir(m.source) else "file"
+        ops.append(Mount(m.source, m.target, None, MS_BIND | MS_REC, kind=kind, create=rw))
+        if m.read_only:
+            ops.append(Mount(None, m.target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, kind=kind))
+    # masking after /proc and /sys exist: /dev/null over files, an empty read-only tmpfs over dirs
+    for path in MASKED_FILES:
+        ops.append(Mount("/dev/null", path, None, MS_BIND, kind="file", source_in_root=True, optional=True))
+    for path in MASKED_DIRS:
+        ops.append(Mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0", optional=True))
+    for path in READONLY_PATHS:
+        ops.append(Mount(path, path, None, MS_BIND | MS_REC, source_in_root=True, optional=True))
+        ops.append(Mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | NOSUID_NODEV_NOEXEC | MS_REC,
+                         optional=True))
+    if cfg.read_only:
+        ops.append(RemountRootReadOnly(cfg.rootfs))
+    return ops
+
+
+def apply_setup(ops: list[SetupOp], sc: Syscalls, open_root: callable | None = None) -> None:  # type: ignore[valid-type]
+    """Run the ops in order.  `open_root(path)` returns a directory fd (the real one opens the
+    host path after the rootfs is mounted)."""
+    root_fd = -1
+    try:
+        for op in ops:
+            if isinstance(op, RootfsMount):
+                sc.mount("overlay", op.rootfs, "overlay", op.flags, op.data)
+                root_fd = (open_root or _open_dir)(op.rootfs)
+            elif isinstance(op, Mount):
+                _apply_mount(op, sc, root_fd)
+            elif isinstance(op, Device):
+                _in_parent(sc, root_fd, op.path,
+                           lambda fd, name, op=op: sc.mknod_in(fd, name, stat.S_IFCHR | op.mode,
+                                                               os.makedev(op.major, op.minor)))
+            elif isinstance(op, Symlink):
+                _in_parent(sc, root_fd, op.path, lambda fd, name, op=op: sc.symlink_in(fd, op.target, name))
+            elif isinstance(op, RemountRootReadOnly):
+                sc.mount(None, op.rootfs, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+    finally:
+        if root_fd >= 0:
+            sc.close(root_fd)
+
+
+def _open_dir(path: str) -> int:
+    from envtool.runtime.syscalls import O_PATH
+
+    return os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _in_parent(sc: Syscalls, root_fd: int, path: str, fn: callable) -> None:  # type: ignore[valid-type]
+    parent, _, name = path.rpartition("/")
+    fd = sc.open_in_root(root_fd, parent or "/", "dir")
+    try:
+        fn(fd, name)
+    finally:
+        sc.close(fd)
+
+
+def _apply_mount(op: Mount, sc: Syscalls, root_fd: int) -> None:
+    import errno
+
+    fds: list[int] = []
+    try:
+        try:
+            tfd = sc.open_in_root(root_fd, op.target, op.kind if op.create and not op.optional else None)
+        except SyscallError as e:
+            if op.optional and e.errno == errno.ENOENT:
+                return
+            if e.errno in (errno.ENOENT, errno.EROFS) and not op.create:
+                raise SyscallError(f"mount {op.fstype or 'bind'} on {op.target}", "", e.errno,
+                                   hint="the image must contain this path when read_only is set") from None
+            raise
+        fds.append(tfd)
+        source = op.source
+        if op.source_in_root and source is not None:
+            sfd = sc.open_in_root(root_fd, source)
+            fds.append(sfd)
+            source = sc.proc_fd_path(sfd)
+        try:
+            sc.mount(source, sc.proc_fd_path(tfd), op.fstype, op.flags, op.data)
+        except SyscallError as e:
+            what = f"mount {op.fstype or op.source or 'bind'} on {op.target}"
+            raise SyscallError(what, "", e.errno, e.detail) from None
+    finally:
+        for fd in fds:
+            sc.close(fd)

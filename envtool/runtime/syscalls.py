@@ -1,0 +1,401 @@
+"""THE libc boundary: every ctypes call of the runtime lives here.
+
+`Syscalls` is the protocol the runtime codes against; `LinuxSyscalls` performs the calls and
+raises SyscallError (never a bare OSError); `RecordingSyscalls` is the test double that records
+each call and can be told to fail one.  Semantic operations (`pivot_root`, `open_in_root`) hide
+multi-step kernel idioms so the double stays simple.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from envtool.errors import SyscallError
+
+# namespaces (linux/sched.h)
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
+CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
+
+# mount flags (linux/mount.h)
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_STRICTATIME = 0x20, 0x1000, 0x4000, 0x40000, 0x80000, 0x1000000
+MNT_DETACH = 0x2
+MOUNT_FLAG_NAMES = {MS_RDONLY: "MS_RDONLY", MS_NOSUID: "MS_NOSUID", MS_NODEV: "MS_NODEV",
+                    MS_NOEXEC: "MS_NOEXEC", MS_REMOUNT: "MS_REMOUNT", MS_BIND: "MS_BIND", MS_REC: "MS_REC",
+                    MS_PRIVATE: "MS_PRIVATE", MS_SLAVE: "MS_SLAVE", MS_STRICTATIME: "MS_STRICTATIME"}
+
+# prctl
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 24, 38, 22
+PR_SET_CHILD_SUBREAPER, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 47, 4
+SECCOMP_MODE_FILTER = 2
+
+# openat2 (linux/openat2.h)
+SYS_OPENAT2, SYS_PIVOT_ROOT, SYS_CAPSET, SYS_CLOSE_RANGE = 437, 155, 126, 436
+RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH, RESOLVE_IN_ROOT = 0x02, 0x04, 0x08, 0x10
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+CLOSE_RANGE_CLOEXEC = 1 << 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def mount_flag_names(flags: int) -> str:
+    names = [n for bit, n in MOUNT_FLAG_NAMES.items() if flags & bit]
+    rest = flags & ~sum(MOUNT_FLAG_NAMES)
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) or "0"
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_libc: Any = None
+
+
+def _lib() -> Any:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+        _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                                ctypes.c_char_p]
+        _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return _libc
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else os.fsencode(s)
+
+
+def _check(ret: int, op: str, target: str = "", detail: str = "") -> int:
+    if ret < 0:
+        raise SyscallError(op, target, ctypes.get_errno(), detail)
+    return ret
+
+
+class Syscalls(Protocol):
+    def unshare(self, flags: int) -> None: ...
+    def setns(self, fd: int, nstype: int) -> None: ...
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None = None) -> None: ...
+    def umount(self, target: str, flags: int = 0) -> None: ...
+    def open_in_root(self, root_fd: int, path: str, create: str | None = None) -> int: ...
+    def proc_fd_path(self, fd: int) -> str: ...
+    def close(self, fd: int) -> None: ...
+    def mknod_in(self, dir_fd: int, name: str, mode: int, dev: int) -> None: ...
+    def symlink_in(self, dir_fd: int, target: str, name: str) -> None: ...
+    def pivot_root(self, new_root: str) -> None: ...
+    def sethostname(self, name: str) -> None: ...
+    def link_up(self, name: str) -> None: ...
+    def drop_bounding(self, keep: int) -> None: ...
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None: ...
+    def clear_ambient(self) -> None: ...
+    def set_no_new_privs(self) -> None: ...
+    def seccomp_load(self, bpf: bytes) -> None: ...
+    def set_user(self, uid: int, gid: int, groups: list[int]) -> None: ...
+    def write_file(self, path: str, data: str) -> None: ...
+    def cloexec_from(self, fd: int) -> None: ...
+
+
+class LinuxSyscalls:
+    """The real thing.  Only this class touches libc."""
+
+    def unshare(self, flags: int) -> None:
+        _check(_lib().unshare(flags), "unshare", detail=hex(flags))
+
+    def setns(self, fd: int, nstype: int) -> None:
+        _check(_lib().setns(fd, nstype), "setns", detail=hex(nstype))
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None = None) -> None:
+        ret = _lib().mount(_b(source), _b(target), _b(fstype), flags, _b(data))
+        if ret < 0:
+            what = f"mount {fstype or source or ''} on {target}".replace("  ", " ")
+            raise SyscallError(what, "", ctypes.get_errno(), f"flags={mount_flag_names(flags)}")
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        _check(_lib().umount2(_b(target), flags), "umount", target)
+
+    def openat2(self, dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+        how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+        return _check(_lib().syscall(SYS_OPENAT2, dir_fd, _b(path), ctypes.byref(how), ctypes.sizeof(how)),
+                      "openat2", path)
+
+    def open_in_root(self, root_fd: int, path: str, create: str | None = None) -> int:
+        """O_PATH fd of `path` resolved inside root (symlinks cannot leave it); with `create`
+        ("dir" or "file") missing parents are made and the last component is created."""
+        rel = path.strip("/")
+        resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+        if not rel:
+            return os.dup(root_fd)
+        try:
+            return self.openat2(root_fd, rel, O_PATH, resolve)
+        except SyscallError as e:
+            if e.errno != errno.ENOENT or create is None:
+                raise
+        parent, _, name = rel.rpartition("/")
+        pfd = self.open_in_root(root_fd, parent, "dir") if parent else os.dup(root_fd)
+        try:
+            dfd = self.openat2(pfd, ".", os.O_DIRECTORY | os.O_RDONLY, 0)
+            try:
+                if create == "dir":
+                    os.mkdir(name, 0o755, dir_fd=dfd)
+                else:
+                    os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                                     dir_fd=dfd))
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise SyscallError("create", path, e.errno or 0) from None
+            finally:
+                os.close(dfd)
+            return self.openat2(pfd, name, O_PATH, resolve)
+        finally:
+            os.close(pfd)
+
+    def proc_fd_path(self, fd: int) -> str:
+        return f"/proc/self/fd/{fd}"
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def mknod_in(self, dir_fd: int, name: str, mode: int, dev: int) -> None:
+        dfd = self.openat2(dir_fd, ".", os.O_DIRECTORY | os.O_RDONLY, 0)
+        try:
+            os.mknod(name, mode, dev, dir_fd=dfd)
+            os.chmod(name, mode & 0o7777, dir_fd=dfd)
+        except OSError as e:
+            raise SyscallError("mknod", name, e.errno or 0) from None
+        finally:
+            os.close(dfd)
+
+    def symlink_in(self, dir_fd: int, target: str, name: str) -> None:
+        dfd = self.openat2(dir_fd, ".", os.O_DIRECTORY | os.O_RDONLY, 0)
+        try:
+            os.symlink(target, name, dir_fd=dfd)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise SyscallError("symlink", name, e.errno or 0) from None
+        finally:
+            os.close(dfd)
+
+    def pivot_root(self, new_root: str) -> None:
+        """chdir into new_root, pivot_root(".", "."), detach the old root stacked on top."""
+        try:
+            os.chdir(new_root)
+        except OSError as e:
+            raise SyscallError("chdir", new_root, e.errno or 0) from None
+        _check(_lib().syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root", new_root)
+        # the old root is now mounted on top of "."; make it a slave so the detach cannot
+        # propagate back to the host, then detach it
+        self.mount(None, ".", None, MS_SLAVE | MS_REC)
+        self.umount(".", MNT_DETACH)
+        os.chdir("/")
+
+    def sethostname(self, name: str) -> None:
+        try:
+            socket.sethostname(name)
+        except OSError as e:
+            raise SyscallError("sethostname", name, e.errno or 0) from None
+
+    def link_up(self, name: str) -> None:
+        SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                req = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH14x", name.encode(), 0))
+                flags = struct.unpack("16sH14x", req)[1]
+                fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), flags | IFF_UP))
+            except OSError as e:
+                raise SyscallError("set link up", name, e.errno or 0) from None
+
+    def drop_bounding(self, keep: int) -> None:
+        from envtool.runtime.caps import last_cap
+
+        for cap in range(last_cap() + 1):
+            if not keep >> cap & 1:
+                _check(_lib().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "prctl(PR_CAPBSET_DROP)", str(cap))
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)(
+            _CapData(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF),
+            _CapData(effective >> 32, permitted >> 32, inheritable >> 32))
+        _check(_lib().syscall(SYS_CAPSET, ctypes.byref(hdr), ctypes.byref(data)), "capset")
+
+    def clear_ambient(self) -> None:
+        _check(_lib().prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT)")
+
+    def set_no_new_privs(self) -> None:
+        _check(_lib().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+    def seccomp_load(self, bpf: bytes) -> None:
+        buf = ctypes.create_string_buffer(bpf, len(bpf))
+        prog = _SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+        lib = _lib()
+        ret = lib.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
+        _check(ret, "prctl(PR_SET_SECCOMP)")
+
+    def set_user(self, uid: int, gid: int, groups: list[int]) -> None:
+        try:
+            os.setgroups(groups)
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        except OSError as e:
+            raise SyscallError("set user", f"{uid}:{gid}", e.errno or 0) from None
+
+    def write_file(self, path: str, data: str) -> None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, data.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise SyscallError("write", path, e.errno or 0) from None
+
+    def cloexec_from(self, fd: int) -> None:
+        """Mark every fd >= `fd` close-on-exec, so nothing of ours leaks into the container
+        (CVE-2024-21626 leaked a host directory fd this way)."""
+        if _lib().syscall(SYS_CLOSE_RANGE, fd, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC) < 0:
+            for n in os.listdir("/proc/self/fd"):
+                if int(n) >= fd:
+                    try:
+                        os.set_inheritable(int(n), False)
+                    except OSError:
+                        pass
+
+
+def set_child_subreaper() -> None:
+    _check(_lib().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def set_parent_death_signal(sig: int) -> None:
+    _check(_lib().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
+
+def unshare(flags: int) -> None:
+    LinuxSyscalls().unshare(flags)
+
+
+def setns(fd: int, nstype: int) -> None:
+    LinuxSyscalls().setns(fd, nstype)
+
+
+def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    return LinuxSyscalls().openat2(dir_fd, path, flags, resolve, mode)
+
+
+@dataclass
+class RecordingSyscalls:
+    """The test double: records (operation, args) and fails on request.
+
+    fail_at maps "op" or "op:target" to an errno; the first matching call raises SyscallError.
+    Paths come back as root + path, so tests can assert on container-relative targets.
+    """
+
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    fail_at: dict[str, int] = field(default_factory=dict)
+    roots: dict[int, str] = field(default_factory=dict)
+    _next_fd: int = 1000
+
+    def _record(self, op: str, args: tuple[Any, ...], target: str = "") -> None:
+        for key in (f"{op}:{target}", op):
+            if key in self.fail_at:
+                err = self.fail_at.pop(key)
+                raise SyscallError(op, target, err)
+        self.calls.append((op, args))
+
+    def _fd(self, path: str) -> int:
+        self._next_fd += 1
+        self.roots[self._next_fd] = path
+        return self._next_fd
+
+    def ops(self, name: str) -> list[tuple[Any, ...]]:
+        return [args for op, args in self.calls if op == name]
+
+    def unshare(self, flags: int) -> None:
+        self._record("unshare", (flags,))
+
+    def setns(self, fd: int, nstype: int) -> None:
+        self._record("setns", (fd, nstype))
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None = None) -> None:
+        self._record("mount", (source, target, fstype, flags, data), target)
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        self._record("umount", (target, flags), target)
+
+    def open_in_root(self, root_fd: int, path: str, create: str | None = None) -> int:
+        full = self.roots.get(root_fd, "") + "/" + path.strip("/")
+        self._record("open_in_root", (full.rstrip("/") or "/", create), full)
+        return self._fd(full.rstrip("/"))
+
+    def open_root(self, path: str) -> int:
+        return self._fd(path)
+
+    def proc_fd_path(self, fd: int) -> str:
+        return self.roots[fd]
+
+    def close(self, fd: int) -> None:
+        self.roots.pop(fd, None)
+
+    def mknod_in(self, dir_fd: int, name: str, mode: int, dev: int) -> None:
+        self._record("mknod", (f"{self.roots[dir_fd]}/{name}", mode, dev), name)
+
+    def symlink_in(self, dir_fd: int, target: str, name: str) -> None:
+        self._record("symlink", (target, f"{self.roots[dir_fd]}/{name}"), name)
+
+    def pivot_root(self, new_root: str) -> None:
+        self._record("pivot_root", (new_root,), new_root)
+
+    def sethostname(self, name: str) -> None:
+        self._record("sethostname", (name,), name)
+
+    def link_up(self, name: str) -> None:
+        self._record("link_up", (name,), name)
+
+    def drop_bounding(self, keep: int) -> None:
+        self._record("drop_bounding", (keep,))
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        self._record("capset", (effective, permitted, inheritable))
+
+    def clear_ambient(self) -> None:
+        self._record("clear_ambient", ())
+
+    def set_no_new_privs(self) -> None:
+        self._record("set_no_new_privs", ())
+
+    def seccomp_load(self, bpf: bytes) -> None:
+        self._record("seccomp_load", (len(bpf),))
+
+    def set_user(self, uid: int, gid: int, groups: list[int]) -> None:
+        self._record("set_user", (uid, gid, tuple(groups)))
+
+    def write_file(self, path: str, data: str) -> None:
+        self._record("write_file", (path, data), path)
+
+    def cloexec_from(self, fd: int) -> None:
+        self._record("cloexec_from", (fd,))
