@@ -69,8 +69,8 @@ def run_child(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls) -> NoReturn
             sc.write_file(procs, "0")
         step = "namespaces"
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
-        sc.unshare(flags if cfg.netns else flags | CLONE_NEWNET)
-        if cfg.netns:
+        sc.unshare(flags | CLONE_NEWNET if cfg.netns is None else flags)
+        if cfg.netns not in (None, "host"):
             _join_netns(cfg.netns, sc)
         step = "propagation"          # nothing mounted from here on can reach the host
         sc.mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -81,7 +81,7 @@ def run_child(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls) -> NoReturn
         step = "hostname"
         sc.sethostname(cfg.hostname)
         step = "loopback"
-        if not cfg.netns:
+        if cfg.netns is None:
             sc.link_up("lo")
         step = "user"                 # read from the image's own /etc, after pivot_root
         user = resolve_user(cfg.user, _read("/etc/passwd"), _read("/etc/group"))

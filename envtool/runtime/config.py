@@ -43,7 +43,7 @@ class ContainerConfig:
     limits: Limits = field(default_factory=Limits)
     init: str | None = None                      # host path of a static init (tini) to run as PID 1
     tty: bool = False
-    netns: str | None = None                     # path of a netns to join; None = new, loopback only
+    netns: str | None = None                     # None = new netns (loopback only), "host", or a netns path
     hosts: tuple[tuple[str, str], ...] = ()      # extra /etc/hosts entries (address, names)
     resolv_conf: str | None = None               # content of /etc/resolv.conf; None = keep the image's
     seccomp: bool = True

@@ -1,0 +1,1 @@
+"""Images: the content-addressed OCI store, deterministic layers, safe extraction, recipes, builds."""

@@ -1,0 +1,315 @@
+"""Execute a recipe plan: base → pip/copy/run layers → config → image in the store.
+
+Each step's result is cached under its chained key (recipe.step_key), so an unchanged recipe builds
+in the time it takes to hash its copied files.  Run steps execute in envtool's own runtime, with the
+host's network as a Dockerfile RUN has network, and their overlay diff becomes the layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from envtool._util.atomic import write_atomic
+from envtool._util.digest import digest_hex
+from envtool._util.linux import DEFAULT_CAPABILITIES
+from envtool.errors import BuildError, ImageNotFound
+from envtool.image import layer as layers_mod
+from envtool.image import oci
+from envtool.image.recipe import Base, Config, Copy, Plan, Run, plan_recipe, step_key
+from envtool.image.store import Image, Layer, Store
+from envtool.spec.model import ImageRecipe
+
+
+class Reporter(Protocol):
+    def step(self, image: str, index: int, total: int, text: str) -> None: ...
+    def output(self, image: str, line: str) -> None: ...
+    def done(self, image: str, text: str, cached: bool, seconds: float) -> None: ...
+
+
+class SilentReporter:
+    def step(self, image: str, index: int, total: int, text: str) -> None:
+        pass
+
+    def output(self, image: str, line: str) -> None:
+        pass
+
+    def done(self, image: str, text: str, cached: bool, seconds: float) -> None:
+        pass
+
+
+@dataclass
+class StepResult:
+    layers: list[Layer]
+    config: oci.ImageConfig
+    packages: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class BuildResult:
+    name: str
+    image: Image
+    cached: bool
+    seconds: float
+    packages: list[dict[str, str]]
+
+
+def image_tag(project: str, name: str) -> str:
+    return f"{project}/{name}:latest"
+
+
+class Builder:
+    def __init__(self, store: Store, project: str, directory: Path, recipes: dict[str, ImageRecipe],
+                 reporter: Reporter | None = None) -> None:
+        self.store = store
+        self.project = project
+        self.directory = directory
+        self.recipes = recipes
+        self.reporter = reporter or SilentReporter()
+        self.built: dict[str, BuildResult] = {}
+
+    # ---- cache ----------------------------------------------------------------------------------
+    def _cache_path(self, key: str) -> Path:
+        return self.store.cache_dir / "steps" / f"{digest_hex(key)}.json"
+
+    def _cached(self, key: str) -> StepResult | None:
+        try:
+            doc = json.loads(self._cache_path(key).read_text())
+        except (OSError, ValueError):
+            return None
+        result = StepResult([Layer(**d) for d in doc["layers"]], oci.ImageConfig.from_json(doc["config"]),
+                            doc.get("packages", []))
+        if all(self.store.has_blob(layer.digest) for layer in result.layers):
+            return result
+        return None
+
+    def _remember(self, key: str, result: StepResult) -> None:
+        doc = {"layers": [asdict(layer) for layer in result.layers], "config": result.config.to_json(),
+               "packages": result.packages}
+        write_atomic(self._cache_path(key), json.dumps(doc, sort_keys=True))
+
+    # ---- build ----------------------------------------------------------------------------------
+    def build(self, name: str, stack: tuple[str, ...] = ()) -> BuildResult:
+        if name in self.built:
+            return self.built[name]
+        if name not in self.recipes:
+            raise ImageNotFound(f"unknown image recipe {name!r}")
+        t0 = time.monotonic()
+        epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+        plan = plan_recipe(name, self.recipes[name], epoch)
+        total = 1 + len(plan.steps)
+        all_cached = True
+
+        self.reporter.step(name, 1, total, plan.base.describe())
+        ts = time.monotonic()
+        key, state, cached = self._base(plan, stack)
+        all_cached &= cached
+        self.reporter.done(name, plan.base.describe(), cached, time.monotonic() - ts)
+        for i, step in enumerate(plan.steps, start=2):
+            self.reporter.step(name, i, total, step.describe())
+            ts = time.monotonic()
+            key, state, cached = self._step(plan, key, state, step)
+            all_cached &= cached
+            self.reporter.done(name, step.describe(), cached, time.monotonic() - ts)
+        config = _apply_config(state.config, plan.config)
+        created = datetime.fromtimestamp(plan.epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        image = self.store.write_image(config, state.layers, created)
+        self.store.tag(image_tag(self.project, name), image, {"dev.envtool.recipe-key": key})
+        result = BuildResult(name, image, all_cached, time.monotonic() - t0, state.packages)
+        self.built[name] = result
+        return result
+
+    def _base(self, plan: Plan, stack: tuple[str, ...]) -> tuple[str, StepResult, bool]:
+        base = plan.base
+        if base.kind == "scratch":
+            return step_key("", base), StepResult([], oci.ImageConfig()), True
+        if base.kind == "image":
+            if base.ref in stack:
+                raise BuildError(f"image recipes form a cycle: {' -> '.join(stack + (base.ref,))}")
+            parent = self.build(base.ref, stack + (plan.name,))
+            return (step_key("", base, parent.image.manifest_digest),
+                    StepResult(list(parent.image.layers), parent.image.config, parent.packages), parent.cached)
+        if base.kind == "oci-archive":
+            from envtool.image.sources.oci_archive import import_archive
+
+            path = base.ref if os.path.isabs(base.ref) else str(self.directory / base.ref)
+            img = import_archive(path, self.store)
+            return step_key("", base, img.manifest_digest), StepResult(list(img.layers), img.config), False
+        if base.kind == "debian":
+            return self._debian(plan)
+        raise BuildError(f"image {plan.name!r}: registry bases ({base.ref!r}) are not supported yet",
+                         hint="use debian:<suite>, scratch, oci-archive:<path> or image:<recipe>")
+
+    def _debian(self, plan: Plan) -> tuple[str, StepResult, bool]:
+        from envtool.image.sources import debian
+
+        base = plan.base
+        sources = debian.sources_for(base.ref, base.mirror)
+        key = step_key("", base, f"{sources}\n{plan.epoch}\n{oci.host_arch()}")
+        cached = self._cached(key)
+        if cached is not None:
+            return key, cached, True
+        out, staging = self.store.staging_file(".tar")
+        out.close()
+        try:
+            pkgs = debian.build_rootfs(base.ref, list(base.packages), base.variant, sources, staging, plan.epoch,
+                                       lambda line: self.reporter.output(plan.name, line))
+            digest, size = self.store.put_file(staging)
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)
+        result = StepResult([Layer(digest, digest, size, oci.LAYER_TAR)],
+                            oci.ImageConfig(env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
+                                            cmd=("/bin/sh",) if base.variant != "extract" else None),
+                            [{"name": p.name, "version": p.version, "arch": p.arch} for p in pkgs])
+        self._remember(key, result)
+        return key, result, False
+
+    def _step(self, plan: Plan, parent: str, state: StepResult, step: Copy | Run
+              ) -> tuple[str, StepResult, bool]:
+        if isinstance(step, Copy):
+            layer = self._copy_layer(plan, state, step)
+            key = step_key(parent, step, layer.diff_id)
+            return key, StepResult(state.layers + [layer], state.config, state.packages), self._seen(key)
+        key = step_key(parent, step)
+        cached = self._cached(key)
+        if cached is not None:
+            return key, cached, True
+        layer = self._run_layer(plan, state, step)
+        result = StepResult(state.layers + [layer], state.config, state.packages)
+        self._remember(key, result)
+        return key, result, False
+
+    def _seen(self, key: str) -> bool:
+        path = self._cache_path(key)
+        seen = path.exists()
+        if not seen:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}")
+        return seen
+
+    def _write_layer(self, writer: layers_mod.LayerWriter) -> Layer:
+        out, staging = self.store.staging_file(".tar")
+        try:
+            with out:
+                writer.write(out)
+            digest, size = self.store.put_file(staging)
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)
+        return Layer(digest, digest, size, oci.LAYER_TAR)
+
+    def _copy_layer(self, plan: Plan, state: StepResult, step: Copy) -> Layer:
+        src = self.directory / step.src
+        if not src.exists():
+            raise BuildError(f"image {plan.name!r}: copy source {step.src!r} does not exist")
+        owner = self._owner(state, step.chown) if step.chown else layers_mod.Owner()
+        writer = layers_mod.LayerWriter(plan.epoch)
+        patterns = layers_mod.read_ignore(str(self.directory))
+        layers_mod.add_copy(writer, str(src), step.dst, owner, step.mode, patterns)
+        return self._write_layer(writer)
+
+    def _owner(self, state: StepResult, chown: str) -> layers_mod.Owner:
+        from envtool.runtime.users import UnknownUser, resolve_user
+
+        dirs = self.store.unpack_layers(state.layers)
+        passwd = _read_top(dirs, "etc/passwd")
+        group = _read_top(dirs, "etc/group")
+        try:
+            user = resolve_user(chown, passwd, group)
+        except UnknownUser as e:
+            raise BuildError(f"copy chown={chown!r}: {e}") from None
+        return layers_mod.Owner(user.uid, user.gid)
+
+    def _run_layer(self, plan: Plan, state: StepResult, step: Run) -> Layer:
+        from envtool.runtime import launcher
+        from envtool.runtime.config import ContainerConfig
+
+        if not state.layers:
+            raise BuildError(f"image {plan.name!r}: `{step.describe()}` needs a base with a shell, not scratch")
+        dirs = self.store.unpack_layers(state.layers)
+        env = {**state.config.env_dict(), **dict(plan.config.env)}
+        name = f"build-{secrets.token_hex(6)}"
+        cfg = ContainerConfig(
+            name=name, layers=tuple(dirs), state_dir=str(self.store.containers_dir / name),
+            argv=("/bin/sh", "-c", step.command), env=tuple(sorted(env.items())),
+            workdir=state.config.workdir or "/", hostname="envtool-build",
+            capabilities=frozenset(DEFAULT_CAPABILITIES), netns="host", resolv_conf=_host_resolv_conf(),
+            cgroup_parent="envtool/build")
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                c = launcher.start(cfg, stdio=(devnull, w, w), seccomp_cache=str(self.store.cache_dir / "seccomp"))
+            finally:
+                os.close(devnull)
+                os.close(w)
+            tail = _pump_lines(r, lambda line: self.reporter.output(plan.name, line))
+            info = launcher.reap(c)
+            try:
+                if info is None or info.code != 0:
+                    code = info.code if info else "?"
+                    raise BuildError(f"image {plan.name!r}: `{step.describe()}` failed with exit code {code}"
+                                     + (": " + " / ".join(tail[-3:]) if tail else ""),
+                                     hint="fix the command; its full output is shown with --progress=plain")
+                writer = layers_mod.LayerWriter(plan.epoch)
+                layers_mod.add_upper_dir(writer, cfg.upper)
+                return self._write_layer(writer)
+            finally:
+                launcher.cleanup(c, remove_state=True)
+        finally:
+            os.close(r)
+
+
+def _pump_lines(fd: int, on_line: Callable[[str], None]) -> list[str]:
+    buf, tail = b"", []
+    while True:
+        select.select([fd], [], [])
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            tail = (tail + [line])[-20:]
+            on_line(line)
+    if buf:
+        line = buf.decode("utf-8", "replace")
+        tail.append(line)
+        on_line(line)
+    return tail
+
+
+def _host_resolv_conf() -> str:
+    try:
+        with open("/etc/resolv.conf") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _read_top(dirs: list[str], rel: str) -> str:
+    for d in reversed(dirs):
+        p = os.path.join(d, rel)
+        if os.path.isfile(p) and not os.path.islink(p):
+            with open(p, errors="replace") as f:
+                return f.read()
+    return ""
+
+
+def _apply_config(base: oci.ImageConfig, cfg: Config) -> oci.ImageConfig:
+    env = base.env_dict()
+    env.update(dict(cfg.env))
+    entrypoint = cfg.entrypoint if cfg.entrypoint is not None else base.entrypoint
+    cmd = cfg.cmd if cfg.cmd is not None else (None if cfg.entrypoint is not None else base.cmd)
+    return oci.ImageConfig(tuple(f"{k}={v}" for k, v in env.items()), entrypoint or None, cmd,
+                           cfg.workdir or base.workdir, cfg.user or base.user)

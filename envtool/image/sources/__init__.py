@@ -1,0 +1,1 @@
+"""Where base images come from: Debian packages (mmdebstrap), OCI archives, registries."""

@@ -1,0 +1,171 @@
+"""debian:<suite> bases, built with mmdebstrap (the only place that runs it).
+
+Package sources default to the host's own apt configuration (its Debian entries, with the suite
+swapped for the requested one); `mirror = "<url>"` in a recipe, or ENVTOOL_DEBIAN_MIRROR, overrides
+them.  With SOURCE_DATE_EPOCH fixed, mmdebstrap writes bit-identical tarballs for the same packages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from envtool.errors import BuildError, HostError
+
+APT_DIR = "/etc/apt"
+DPKG_VARIANTS = ("essential", "apt", "required", "minbase", "buildd", "important", "standard")
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    arch: str
+
+
+def host_codename(os_release: str = "/etc/os-release") -> str | None:
+    try:
+        with open(os_release) as f:
+            for line in f:
+                if line.startswith("VERSION_CODENAME="):
+                    return line.split("=", 1)[1].strip().strip('"') or None
+    except OSError:
+        pass
+    return None
+
+
+def _deb822_stanzas(text: str) -> list[dict[str, str]]:
+    stanzas, current, key = [], {}, None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current, key = {}, None
+        elif line[0] in " \t" and key:
+            current[key] += "\n" + line.strip()
+        else:
+            key, _, value = line.partition(":")
+            current[key.strip()] = value.strip()
+    if current:
+        stanzas.append(current)
+    return stanzas
+
+
+def _one_line_entries(text: str) -> list[dict[str, str]]:
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^\s*deb\s+(\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s*(.*)$", line)
+        if m:
+            opts = m.group(1) or ""
+            entry = {"Types": "deb", "URIs": m.group(2), "Suites": m.group(3),
+                     "Components": m.group(4) or "main"}
+            signed = re.search(r"signed-by=(\S+?)[\s\]]", opts + " ")
+            if signed:
+                entry["Signed-By"] = signed.group(1)
+            out.append(entry)
+    return out
+
+
+def host_sources(suite: str, apt_dir: str = APT_DIR, codename: str | None = None) -> str:
+    """The host's Debian apt entries rewritten for `suite`, as deb822 text."""
+    codename = codename or host_codename()
+    entries: list[dict[str, str]] = []
+    base = Path(apt_dir)
+    files = [base / "sources.list"] + sorted((base / "sources.list.d").glob("*"))
+    for f in files:
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        if f.suffix == ".sources":
+            entries += [s for s in _deb822_stanzas(text) if "deb" in s.get("Types", "").split()]
+        elif f.suffix == ".list" or f.name == "sources.list":
+            entries += _one_line_entries(text)
+    out = []
+    for e in entries:
+        suites = e.get("Suites", "").split()
+        keep = [s for s in suites if codename and (s == codename or s.startswith(codename + "-"))]
+        if not keep:
+            continue
+        stanza = {"Types": "deb", "URIs": e["URIs"], "Suites": " ".join(suite + s[len(codename):] for s in keep),
+                  "Components": e.get("Components", "main")}
+        if "Signed-By" in e and "\n" not in e["Signed-By"]:
+            stanza["Signed-By"] = e["Signed-By"]
+        out.append("\n".join(f"{k}: {v}" for k, v in stanza.items()))
+    if not out:
+        raise HostError(f"no Debian apt sources for {suite!r} found in {apt_dir}",
+                        hint='set mirror = "<url of a Debian mirror>" in the image recipe, '
+                             "or the ENVTOOL_DEBIAN_MIRROR environment variable")
+    return "\n\n".join(out) + "\n"
+
+
+def sources_for(suite: str, mirror: str | None) -> str:
+    mirror = mirror or os.environ.get("ENVTOOL_DEBIAN_MIRROR")
+    if mirror:
+        return f"Types: deb\nURIs: {mirror}\nSuites: {suite}\nComponents: main\n"
+    return host_sources(suite)
+
+
+def mmdebstrap_path() -> str:
+    path = shutil.which("mmdebstrap")
+    if not path:
+        raise HostError("mmdebstrap is not installed; it builds debian:<suite> images",
+                        hint="apt-get install -y mmdebstrap")
+    return path
+
+
+def build_rootfs(suite: str, packages: list[str], variant: str, sources: str, out_tar: str, epoch: int,
+                 on_line: Callable[[str], None] | None = None) -> list[Package]:
+    """Run mmdebstrap into out_tar; returns the installed packages (empty for dpkg-less variants)."""
+    exe = mmdebstrap_path()
+    with tempfile.TemporaryDirectory(prefix="envtool-mm-") as tmp:
+        src_file = os.path.join(tmp, "envtool.sources")
+        with open(src_file, "w") as f:
+            f.write(sources)
+        pkg_file = os.path.join(tmp, "packages.tsv")
+        cmd = [exe, f"--variant={variant}", "--format=tar", "--skip=output/dev"]
+        if packages:
+            cmd.append("--include=" + ",".join(packages))
+        if variant in DPKG_VARIANTS:
+            cmd.append("--customize-hook=chroot \"$1\" dpkg-query -W "
+                       "-f='${binary:Package}\\t${Version}\\t${Architecture}\\n' > " + pkg_file)
+        cmd += [suite, out_tar, src_file]
+        env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "LC_ALL": "C.UTF-8"}
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
+                                errors="replace")
+        tail: list[str] = []
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            line = line.rstrip()
+            tail = (tail + [line])[-12:]
+            if on_line:
+                on_line(line)
+        if proc.wait() != 0:
+            errors = [t for t in tail if t.startswith("E:")] or tail[-3:]
+            raise BuildError(f"mmdebstrap failed for debian:{suite} (exit {proc.returncode}): "
+                             + " / ".join(errors),
+                             hint=_hint(errors))
+        pkgs = []
+        if os.path.exists(pkg_file):
+            for line in open(pkg_file).read().splitlines():
+                name, version, arch = (line.split("\t") + ["", "", ""])[:3]
+                if name:
+                    pkgs.append(Package(name.split(":")[0], version, arch))
+        return sorted(pkgs, key=lambda p: p.name)
+
+
+def _hint(errors: list[str]) -> str:
+    text = " ".join(errors)
+    if "Unable to locate package" in text or "has no installation candidate" in text:
+        return "check the package names in `packages` (apt-cache search NAME)"
+    if "Temporary failure" in text or "Could not resolve" in text or "Failed to fetch" in text:
+        return "the package mirror is unreachable; check the network or set mirror = \"<url>\""
+    return "run the build again with --debug for the full mmdebstrap output"

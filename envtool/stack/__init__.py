@@ -1,0 +1,1 @@
+"""The stack: graph, conversion to container configs, planning, execution, supervision."""
