@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug in envtool: one line, traceback with --debug
+        if debug:
+            raise
+        sys.stderr.write(f"error[internal]: {type(e).__name__}: {e}\n"
+                         "  hint: this is a bug in envtool; rerun with --debug and report the traceback\n")
+        return 1
     return 0
 
 

@@ -24,7 +24,7 @@ from envtool._util.linux import DEFAULT_CAPABILITIES
 from envtool.errors import BuildError, ImageNotFound
 from envtool.image import layer as layers_mod
 from envtool.image import oci
-from envtool.image.recipe import Base, Config, Copy, Plan, Run, plan_recipe, step_key
+from envtool.image.recipe import Config, Copy, Plan, Run, plan_recipe, step_key
 from envtool.image.store import Image, Layer, Store
 from envtool.spec.model import ImageRecipe
 

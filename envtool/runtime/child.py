@@ -8,7 +8,6 @@ ChildFailed message on the report pipe and the child exits 127.
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -26,7 +25,7 @@ from envtool.runtime.syscalls import (
     MS_REC,
     Syscalls,
 )
-from envtool.runtime.users import resolve_user
+from envtool.runtime.users import User, resolve_user
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -53,67 +52,72 @@ def container_env(cfg: ContainerConfig, home: str) -> dict[str, str]:
     return env
 
 
+def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step: list[str]) -> User:
+    """Everything between fork and exec, in order.  `step` holds the current step's name so a
+    failure can say where it happened."""
+    step[0] = "signals"
+    sc.reset_signals()
+    step[0] = "session"
+    sc.setsid()
+    if ctx.tty_fd is not None:
+        _attach_tty(ctx.tty_fd)
+    step[0] = "cgroup"               # join before CLONE_NEWCGROUP so the cgroup becomes the ns root
+    for procs in ctx.cgroup_procs:
+        sc.write_file(procs, "0")
+    step[0] = "namespaces"
+    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
+    sc.unshare(flags | CLONE_NEWNET if cfg.netns is None else flags)
+    if cfg.netns not in (None, "host"):
+        _join_netns(cfg.netns, sc)
+    step[0] = "propagation"          # nothing mounted from here on can reach the host
+    sc.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    step[0] = "rootfs"
+    apply_setup(setup_ops(cfg), sc)
+    step[0] = "pivot_root"
+    sc.pivot_root(cfg.rootfs)
+    step[0] = "hostname"
+    sc.sethostname(cfg.hostname)
+    step[0] = "loopback"
+    if cfg.netns is None:
+        sc.link_up("lo")
+    step[0] = "user"                 # read from the image's own /etc, after pivot_root
+    user = resolve_user(cfg.user, sc.read_text("/etc/passwd"), sc.read_text("/etc/group"))
+    step[0] = "workdir"
+    if not cfg.read_only:
+        sc.makedirs(cfg.workdir)
+    step[0] = "capabilities"         # bounding set first, while we still hold CAP_SETPCAP
+    keep = mask(cfg.capabilities)
+    sc.drop_bounding(keep)
+    sc.clear_ambient()
+    step[0] = "user"                 # setuid away from root clears permitted/effective, as in Docker
+    sc.set_user(user.uid, user.gid, list(user.groups))
+    step[0] = "workdir"              # chdir as the user, so permissions are the user's
+    sc.chdir(cfg.workdir)
+    step[0] = "capabilities"
+    if user.uid == 0:
+        sc.capset(keep, keep, 0)
+    step[0] = "no_new_privs"         # lets seccomp load without CAP_SYS_ADMIN
+    sc.set_no_new_privs()
+    step[0] = "seccomp"              # last but exec: as few syscalls as possible run after it
+    if ctx.seccomp_bpf:
+        sc.seccomp_load(ctx.seccomp_bpf)
+    step[0] = "exec"
+    sc.cloexec_from(3)
+    return user
+
+
 def run_child(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls) -> NoReturn:
-    step = "signals"
+    step = ["fork"]
     try:
-        # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so restore them
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        step = "session"
-        os.setsid()
-        if ctx.tty_fd is not None:
-            _attach_tty(ctx.tty_fd)
-        step = "cgroup"               # join before CLONE_NEWCGROUP so the cgroup becomes the ns root
-        for procs in ctx.cgroup_procs:
-            sc.write_file(procs, "0")
-        step = "namespaces"
-        flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
-        sc.unshare(flags | CLONE_NEWNET if cfg.netns is None else flags)
-        if cfg.netns not in (None, "host"):
-            _join_netns(cfg.netns, sc)
-        step = "propagation"          # nothing mounted from here on can reach the host
-        sc.mount(None, "/", None, MS_REC | MS_PRIVATE)
-        step = "rootfs"
-        apply_setup(setup_ops(cfg), sc)
-        step = "pivot_root"
-        sc.pivot_root(cfg.rootfs)
-        step = "hostname"
-        sc.sethostname(cfg.hostname)
-        step = "loopback"
-        if cfg.netns is None:
-            sc.link_up("lo")
-        step = "user"                 # read from the image's own /etc, after pivot_root
-        user = resolve_user(cfg.user, _read("/etc/passwd"), _read("/etc/group"))
-        step = "workdir"
-        if not cfg.read_only:
-            os.makedirs(cfg.workdir, exist_ok=True)
-        step = "capabilities"         # bounding set first, while we still hold CAP_SETPCAP
-        keep = mask(cfg.capabilities)
-        sc.drop_bounding(keep)
-        sc.clear_ambient()
-        step = "user"                 # setuid away from root clears permitted/effective, as in Docker
-        sc.set_user(user.uid, user.gid, list(user.groups))
-        step = "workdir"              # chdir as the user, so permissions are the user's
-        os.chdir(cfg.workdir)
-        step = "capabilities"
-        if user.uid == 0:
-            sc.capset(keep, keep, 0)
-        step = "no_new_privs"         # lets seccomp load without CAP_SYS_ADMIN
-        sc.set_no_new_privs()
-        step = "seccomp"              # last but exec: as few syscalls as possible run after it
-        if ctx.seccomp_bpf:
-            sc.seccomp_load(ctx.seccomp_bpf)
-        step = "exec"
-        sc.cloexec_from(3)
+        user = setup_container(cfg, ctx, sc, step)
         argv = container_argv(cfg)
         os.execvpe(argv[0], argv, container_env(cfg, user.home))
     except FileNotFoundError as e:
-        msg = (f"executable file not found: {cfg.argv[0]}" if step == "exec"
-               else ipc.ChildFailed.of(step, e).message)
-        ipc.send(ctx.report_fd, ipc.ChildFailed(step, msg, e.errno or 0))
+        msg = (f"executable file not found: {cfg.argv[0]}" if step[0] == "exec"
+               else ipc.ChildFailed.of(step[0], e).message)
+        ipc.send(ctx.report_fd, ipc.ChildFailed(step[0], msg, e.errno or 0))
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent, then _exit
-        ipc.send(ctx.report_fd, ipc.ChildFailed.of(step, e))
+        ipc.send(ctx.report_fd, ipc.ChildFailed.of(step[0], e))
     os._exit(127)
 
 
@@ -136,9 +140,3 @@ def _join_netns(path: str, sc: Syscalls) -> None:
         os.close(fd)
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from envtool.errors import SyscallError
@@ -130,15 +131,14 @@ def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
     return ops
 
 
-def apply_setup(ops: list[SetupOp], sc: Syscalls, open_root: callable | None = None) -> None:  # type: ignore[valid-type]
-    """Run the ops in order.  `open_root(path)` returns a directory fd (the real one opens the
-    host path after the rootfs is mounted)."""
+def apply_setup(ops: list[SetupOp], sc: Syscalls) -> None:
+    """Run the ops in order; the root fd is opened once the rootfs is mounted."""
     root_fd = -1
     try:
         for op in ops:
             if isinstance(op, RootfsMount):
                 sc.mount("overlay", op.rootfs, "overlay", op.flags, op.data)
-                root_fd = (open_root or _open_dir)(op.rootfs)
+                root_fd = sc.open_dir(op.rootfs)
             elif isinstance(op, Mount):
                 _apply_mount(op, sc, root_fd)
             elif isinstance(op, Device):
@@ -154,13 +154,7 @@ def apply_setup(ops: list[SetupOp], sc: Syscalls, open_root: callable | None = N
             sc.close(root_fd)
 
 
-def _open_dir(path: str) -> int:
-    from envtool.runtime.syscalls import O_PATH
-
-    return os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-
-
-def _in_parent(sc: Syscalls, root_fd: int, path: str, fn: callable) -> None:  # type: ignore[valid-type]
+def _in_parent(sc: Syscalls, root_fd: int, path: str, fn: Callable[[int, str], None]) -> None:
     parent, _, name = path.rpartition("/")
     fd = sc.open_in_root(root_fd, parent or "/", "dir")
     try:

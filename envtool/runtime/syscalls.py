@@ -99,6 +99,7 @@ class Syscalls(Protocol):
     def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
               data: str | None = None) -> None: ...
     def umount(self, target: str, flags: int = 0) -> None: ...
+    def open_dir(self, path: str) -> int: ...
     def open_in_root(self, root_fd: int, path: str, create: str | None = None) -> int: ...
     def proc_fd_path(self, fd: int) -> str: ...
     def close(self, fd: int) -> None: ...
@@ -115,6 +116,11 @@ class Syscalls(Protocol):
     def set_user(self, uid: int, gid: int, groups: list[int]) -> None: ...
     def write_file(self, path: str, data: str) -> None: ...
     def cloexec_from(self, fd: int) -> None: ...
+    def reset_signals(self) -> None: ...
+    def setsid(self) -> None: ...
+    def chdir(self, path: str) -> None: ...
+    def makedirs(self, path: str) -> None: ...
+    def read_text(self, path: str) -> str: ...
 
 
 class LinuxSyscalls:
@@ -140,6 +146,12 @@ class LinuxSyscalls:
         how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
         return _check(_lib().syscall(SYS_OPENAT2, dir_fd, _b(path), ctypes.byref(how), ctypes.sizeof(how)),
                       "openat2", path)
+
+    def open_dir(self, path: str) -> int:
+        try:
+            return os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise SyscallError("open", path, e.errno or 0) from None
 
     def open_in_root(self, root_fd: int, path: str, create: str | None = None) -> int:
         """O_PATH fd of `path` resolved inside root (symlinks cannot leave it); with `create`
@@ -286,6 +298,41 @@ class LinuxSyscalls:
                         pass
 
 
+    def reset_signals(self) -> None:
+        """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so restore them all."""
+        import signal
+
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD,
+                    signal.SIGHUP, signal.SIGWINCH):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+    def setsid(self) -> None:
+        try:
+            os.setsid()
+        except OSError as e:
+            raise SyscallError("setsid", "", e.errno or 0) from None
+
+    def chdir(self, path: str) -> None:
+        try:
+            os.chdir(path)
+        except OSError as e:
+            raise SyscallError("chdir", path, e.errno or 0) from None
+
+    def makedirs(self, path: str) -> None:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise SyscallError("mkdir", path, e.errno or 0) from None
+
+    def read_text(self, path: str) -> str:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
 def set_child_subreaper() -> None:
     _check(_lib().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
 
@@ -317,6 +364,7 @@ class RecordingSyscalls:
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail_at: dict[str, int] = field(default_factory=dict)
     roots: dict[int, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)    # what read_text returns, by path
     _next_fd: int = 1000
 
     def _record(self, op: str, args: tuple[Any, ...], target: str = "") -> None:
@@ -352,7 +400,7 @@ class RecordingSyscalls:
         self._record("open_in_root", (full.rstrip("/") or "/", create), full)
         return self._fd(full.rstrip("/"))
 
-    def open_root(self, path: str) -> int:
+    def open_dir(self, path: str) -> int:
         return self._fd(path)
 
     def proc_fd_path(self, fd: int) -> str:
@@ -399,3 +447,19 @@ class RecordingSyscalls:
 
     def cloexec_from(self, fd: int) -> None:
         self._record("cloexec_from", (fd,))
+
+    def reset_signals(self) -> None:
+        self._record("reset_signals", ())
+
+    def setsid(self) -> None:
+        self._record("setsid", ())
+
+    def chdir(self, path: str) -> None:
+        self._record("chdir", (path,), path)
+
+    def makedirs(self, path: str) -> None:
+        self._record("makedirs", (path,), path)
+
+    def read_text(self, path: str) -> str:
+        self._record("read_text", (path,), path)
+        return self.files.get(path, "")

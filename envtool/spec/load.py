@@ -216,7 +216,7 @@ def _as_model(t: Any) -> type[BaseModel] | None:
 
 
 def _step(t: Any, part: str | int) -> Any:
-    m = _as_model(t) if not typing.get_origin(t) in (dict, list) else None
+    m = _as_model(t) if typing.get_origin(t) not in (dict, list) else None
     if m is not None:
         for n, f in m.model_fields.items():
             if (f.alias or n) == part or n == part:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -55,25 +55,25 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
 
 
-class Protocol(str, Enum):
+class Protocol(StrEnum):
     tcp = "tcp"
     udp = "udp"
 
 
-class Condition(str, Enum):
+class Condition(StrEnum):
     started = "started"
     healthy = "healthy"
     completed = "completed"
 
 
-class RestartPolicy(str, Enum):
+class RestartPolicy(StrEnum):
     no = "no"
     on_failure = "on-failure"
     always = "always"
     unless_stopped = "unless-stopped"
 
 
-class WatchAction(str, Enum):
+class WatchAction(StrEnum):
     sync = "sync"
     restart = "restart"
     sync_restart = "sync+restart"
@@ -167,11 +167,9 @@ class VolumeMount(Strict):
     read_only: bool = False
 
 
-Port = Annotated[PortMapping, BeforeValidator(shorthand.parse_port),
-                 WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"},
-                                           {"$ref": "#/$defs/PortMapping"}]})]
-Volume = Annotated[VolumeMount, BeforeValidator(shorthand.parse_volume),
-                   WithJsonSchema({"anyOf": [{"type": "string"}, {"$ref": "#/$defs/VolumeMount"}]})]
+Port = Annotated[PortMapping, BeforeValidator(shorthand.parse_port,
+                                              json_schema_input_type=str | int | PortMapping)]
+Volume = Annotated[VolumeMount, BeforeValidator(shorthand.parse_volume, json_schema_input_type=str | VolumeMount)]
 EnvValue = Annotated[str, BeforeValidator(lambda v: ("true" if v else "false") if isinstance(v, bool)
                                           else str(v) if isinstance(v, int | float) else v),
                      WithJsonSchema({"type": ["string", "number", "boolean"]})]

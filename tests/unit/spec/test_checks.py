@@ -1,0 +1,64 @@
+BASE = '[images.py]\nfrom = "debian:bookworm"\n[services.web]\nimage = "py"\n'
+
+
+def test_bind_mount_escaping_project(load_error):
+    e = load_error(BASE + 'volumes = ["../outside:/x"]\n')
+    assert "escapes the project" in e.message
+    assert e.key == "services.web.volumes[0]"
+
+
+def test_bind_mount_absolute_outside(load_error):
+    e = load_error(BASE + 'volumes = ["/etc:/x:ro"]\n')
+    assert "escapes the project" in e.message
+
+
+def test_undeclared_named_volume(load_error):
+    e = load_error(BASE + 'volumes = ["data:/x"]\n')
+    assert e.hint == "add [volumes.data]"
+
+
+def test_port_clash(load_error):
+    e = load_error(BASE + 'ports = ["8080:80"]\n[services.api]\nimage = "py"\nports = ["8080:81"]\n')
+    assert "also published by 'web'" in e.message
+
+
+def test_fixed_port_with_replicas(load_error):
+    e = load_error(BASE + 'ports = ["8080:80"]\nreplicas = 2\n')
+    assert "cannot be shared by 2 replicas" in e.message
+
+
+def test_dependency_cycle(load_error):
+    e = load_error(BASE + 'depends_on = ["api"]\n[services.api]\nimage = "py"\ndepends_on = ["web"]\n')
+    assert "cycle" in e.message
+
+
+def test_unknown_dependency_hint(load_error):
+    e = load_error(BASE + 'depends_on = ["wbe"]\n')
+    assert e.hint == 'did you mean "web"?'
+
+
+def test_unknown_capability(load_error):
+    e = load_error(BASE + 'cap_add = ["NET_ADMN"]\n')
+    assert e.hint == 'did you mean "CAP_NET_ADMIN"?'
+
+
+def test_environment_checks_run_per_overlay(project):
+    import pytest
+
+    from envtool.errors import SpecError
+
+    text = BASE + 'ports = ["8080:80"]\n[environments.prod.services.web]\nreplicas = 3\n'
+    project(text)  # the base is fine
+    with pytest.raises(SpecError, match="cannot be shared by 3 replicas"):
+        project(text, env="prod")
+
+
+def test_copy_source_must_exist(load_error):
+    e = load_error(BASE + '[images.app]\nfrom = "image:py"\ncopy = [{ src = "nope", dst = "/x" }]\n')
+    assert e.key == "images.app.copy[0].src"
+
+
+def test_watch_rule_checks(load_error, tmp_path):
+    (tmp_path / "app").mkdir()
+    e = load_error(BASE + '[services.web.develop]\nwatch = [{ path = "app", action = "sync" }]\n')
+    assert "needs an absolute target" in e.message
