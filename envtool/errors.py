@@ -9,6 +9,8 @@
         ├── HostError                 the host lacks something: root, overlayfs, mmdebstrap, tini
         ├── SyscallError              a libc call failed (operation, object, errno)
         ├── ContainerError            a container could not be started (step, cause)
+        │   ├── CommandNotFound       exit 127
+        │   └── CommandNotExecutable  exit 126
         ├── BuildError                an image build step failed
         └── StoreError                the image store is damaged or a blob does not match its digest
 
@@ -90,6 +92,17 @@ class HostError(RuntimeFailure):
 
 class ContainerError(RuntimeFailure):
     code = "container-failed"
+
+
+class CommandNotFound(ContainerError):
+    """The container's command does not exist (exit 127, like a shell and Docker)."""
+    code = "command-not-found"
+    exit_code = 127
+
+
+class CommandNotExecutable(ContainerError):
+    code = "command-not-executable"
+    exit_code = 126
 
 
 class BuildError(RuntimeFailure):

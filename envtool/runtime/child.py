@@ -7,6 +7,7 @@ ChildFailed message on the report pipe and the child exits 127.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from typing import NoReturn
@@ -36,7 +37,7 @@ class ChildContext:
     cgroup_procs: tuple[str, ...]
     seccomp_bpf: bytes | None
     report_fd: int
-    tty_fd: int | None = None
+    console_fd: int | None = None   # socket to send the pty master over (tty only)
 
 
 def container_argv(cfg: ContainerConfig) -> list[str]:
@@ -59,8 +60,6 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
     sc.reset_signals()
     step[0] = "session"
     sc.setsid()
-    if ctx.tty_fd is not None:
-        _attach_tty(ctx.tty_fd)
     step[0] = "cgroup"               # join before CLONE_NEWCGROUP so the cgroup becomes the ns root
     for procs in ctx.cgroup_procs:
         sc.write_file(procs, "0")
@@ -82,6 +81,9 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
         sc.link_up("lo")
     step[0] = "user"                 # read from the image's own /etc, after pivot_root
     user = resolve_user(cfg.user, sc.read_text("/etc/passwd"), sc.read_text("/etc/group"))
+    step[0] = "console"              # a pty of the container's own devpts, owned by the user
+    if ctx.console_fd is not None:
+        sc.setup_console(ctx.console_fd, user.uid)
     step[0] = "workdir"
     if not cfg.read_only:
         sc.makedirs(cfg.workdir)
@@ -96,6 +98,10 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
     step[0] = "capabilities"
     if user.uid == 0:
         sc.capset(keep, keep, 0)
+    step[0] = "exec"                 # a missing command is named here, not by tini after the start
+    env = container_env(cfg, user.home)
+    if sc.which(cfg.argv[0], env["PATH"]) is None:
+        raise FileNotFoundError(errno.ENOENT, "executable file not found", cfg.argv[0])
     step[0] = "no_new_privs"         # lets seccomp load without CAP_SYS_ADMIN
     sc.set_no_new_privs()
     step[0] = "seccomp"              # last but exec: as few syscalls as possible run after it
@@ -113,23 +119,12 @@ def run_child(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls) -> NoReturn
         argv = container_argv(cfg)
         os.execvpe(argv[0], argv, container_env(cfg, user.home))
     except FileNotFoundError as e:
-        msg = (f"executable file not found: {cfg.argv[0]}" if step[0] == "exec"
+        msg = (f"executable file not found in $PATH: {cfg.argv[0]}" if step[0] == "exec"
                else ipc.ChildFailed.of(step[0], e).message)
         ipc.send(ctx.report_fd, ipc.ChildFailed(step[0], msg, e.errno or 0))
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent, then _exit
         ipc.send(ctx.report_fd, ipc.ChildFailed.of(step[0], e))
     os._exit(127)
-
-
-def _attach_tty(fd: int) -> None:
-    import fcntl
-    import termios
-
-    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
-    for n in (0, 1, 2):
-        os.dup2(fd, n)
-    if fd > 2:
-        os.close(fd)
 
 
 def _join_netns(path: str, sc: Syscalls) -> None:

@@ -5,11 +5,12 @@ A successful exec closes the pipe with nothing written; a failure writes ChildFa
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import asdict, dataclass
 
-from envtool.errors import ContainerError, SyscallError
+from envtool.errors import CommandNotExecutable, CommandNotFound, ContainerError, SyscallError
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,12 @@ class ChildFailed:
 
     def to_error(self, container: str) -> ContainerError:
         hint = HINTS.get(self.step)
-        return ContainerError(f"start container {container}: {self.step}: {self.message}", hint=hint)
+        cls = ContainerError
+        if self.step == "exec" and self.errno == errno.ENOENT:
+            cls = CommandNotFound
+        elif self.step == "exec" and self.errno == errno.EACCES:
+            cls = CommandNotExecutable
+        return cls(f"start container {container}: {self.step}: {self.message}", hint=hint)
 
 
 HINTS = {

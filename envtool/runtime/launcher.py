@@ -11,6 +11,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,16 +80,16 @@ def start(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupMa
         bpf = bpf_for(cfg.capabilities, seccomp_cache)
     prepare(cfg)
     cgroup = (cgroups or detect()).create(f"{cfg.cgroup_parent}/{cfg.name}", cfg.limits)
-    master = slave = None
-    if cfg.tty:
-        master, slave = os.openpty()
-        _copy_winsize(slave)
+    console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if cfg.tty else None
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
         pid = _fork_in_new_pidns(sc)
     except BaseException:
         os.close(read_fd)
         os.close(write_fd)
+        if console:
+            for s in console:
+                s.close()
         cgroup.remove()
         raise
     if pid == 0:
@@ -97,11 +98,11 @@ def start(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupMa
             for n, fd in enumerate(stdio):
                 if fd != n:
                     os.dup2(fd, n)
-        run_child(cfg, ChildContext(tuple(cgroup.procs_files()), bpf, write_fd, slave), LinuxSyscalls())
+        console_fd = console[1].detach() if console else None
+        run_child(cfg, ChildContext(tuple(cgroup.procs_files()), bpf, write_fd, console_fd), LinuxSyscalls())
     os.close(write_fd)
-    if slave is not None:
-        os.close(slave)
     pidfd = os.pidfd_open(pid)
+    master = _receive_console(console) if console else None
     failure = ipc.receive(read_fd)
     os.close(read_fd)
     c = Container(cfg, pid, cgroup, pidfd, pty_master=master)
@@ -110,6 +111,21 @@ def start(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupMa
         cleanup(c, remove_state=True)
         raise failure.to_error(cfg.name)
     return c
+
+
+def _receive_console(console: tuple[socket.socket, socket.socket]) -> int | None:
+    ours, theirs = console
+    theirs.close()
+    try:
+        _, fds, _, _ = socket.recv_fds(ours, 16, 1)
+    except OSError:
+        fds = []
+    finally:
+        ours.close()
+    if not fds:
+        return None
+    _copy_winsize(fds[0])
+    return fds[0]
 
 
 def _fork_in_new_pidns(sc: Syscalls) -> int:

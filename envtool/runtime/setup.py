@@ -7,6 +7,7 @@ with openat2(RESOLVE_IN_ROOT), so a symlink in a hostile image cannot redirect a
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
@@ -37,7 +38,6 @@ class Mount:
     kind: str = "dir"              # what to create at the target if it is missing: dir | file
     source_in_root: bool = False   # the source is a container path (bind of /dev/null, self-binds)
     optional: bool = False         # a missing target is skipped (masked / read-only kernel paths)
-    create: bool = True            # create the target if missing (false when the rootfs is read-only)
 
 
 @dataclass(frozen=True)
@@ -83,26 +83,23 @@ NOSUID_NODEV_NOEXEC = MS_NOSUID | MS_NODEV | MS_NOEXEC
 
 def overlay_data(cfg: ContainerConfig) -> str:
     lower = ":".join(reversed(cfg.layers))          # overlayfs lists the topmost layer first
-    if cfg.read_only:
-        # no upper dir: an overlay of lower dirs only is read-only by construction; a single
-        # lower dir needs a second one, so the bottom layer is repeated
-        return f"lowerdir={lower}" + ("" if len(cfg.layers) > 1 else f":{cfg.layers[0]}")
     return f"lowerdir={lower},upperdir={cfg.upper},workdir={cfg.work}"
 
 
 def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
-    rw = not cfg.read_only
-    ops: list[SetupOp] = [RootfsMount(cfg.rootfs, overlay_data(cfg), MS_RDONLY if cfg.read_only else 0)]
+    # the rootfs is always mounted writable so mountpoints can be made in the upper dir; a
+    # read_only container gets it remounted read-only once every submount is in place (as Docker)
+    ops: list[SetupOp] = [RootfsMount(cfg.rootfs, overlay_data(cfg))]
     # kernel filesystems first: later binds (volumes, /etc files) may land under them
-    ops.append(Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, create=rw))
-    ops.append(Mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", create=rw))
+    ops.append(Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC))
+    ops.append(Mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"))
     ops.extend(DEVICES)
     ops.append(Mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                      "newinstance,ptmxmode=0666,mode=0620,gid=5"))
     ops.append(Mount("shm", "/dev/shm", "tmpfs", NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k"))
     ops.append(Mount("mqueue", "/dev/mqueue", "mqueue", NOSUID_NODEV_NOEXEC))
     ops.extend(DEV_SYMLINKS)
-    ops.append(Mount("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC | MS_RDONLY, create=rw))
+    ops.append(Mount("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC | MS_RDONLY))
     if cfg.init:
         ops.append(Mount(cfg.init, "/dev/init", None, MS_BIND, kind="file"))
         ops.append(Mount(None, "/dev/init", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
@@ -111,10 +108,10 @@ def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
         if name == "resolv.conf" and cfg.resolv_conf is None:
             continue
         src = os.path.join(cfg.state_dir, name)
-        ops.append(Mount(src, f"/etc/{name}", None, MS_BIND, kind="file", create=rw))
+        ops.append(Mount(src, f"/etc/{name}", None, MS_BIND, kind="file"))
     for m in cfg.mounts:
         kind = "dir" if os.path.isdir(m.source) else "file"
-        ops.append(Mount(m.source, m.target, None, MS_BIND | MS_REC, kind=kind, create=rw))
+        ops.append(Mount(m.source, m.target, None, MS_BIND | MS_REC, kind=kind))
         if m.read_only:
             ops.append(Mount(None, m.target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, kind=kind))
     # masking after /proc and /sys exist: /dev/null over files, an empty read-only tmpfs over dirs
@@ -164,18 +161,13 @@ def _in_parent(sc: Syscalls, root_fd: int, path: str, fn: Callable[[int, str], N
 
 
 def _apply_mount(op: Mount, sc: Syscalls, root_fd: int) -> None:
-    import errno
-
     fds: list[int] = []
     try:
         try:
-            tfd = sc.open_in_root(root_fd, op.target, op.kind if op.create and not op.optional else None)
+            tfd = sc.open_in_root(root_fd, op.target, None if op.optional else op.kind)
         except SyscallError as e:
             if op.optional and e.errno == errno.ENOENT:
                 return
-            if e.errno in (errno.ENOENT, errno.EROFS) and not op.create:
-                raise SyscallError(f"mount {op.fstype or 'bind'} on {op.target}", "", e.errno,
-                                   hint="the image must contain this path when read_only is set") from None
             raise
         fds.append(tfd)
         source = op.source

@@ -1,5 +1,8 @@
 """THE libc boundary: every ctypes call of the runtime lives here.
 
+Everything this module needs is imported at the top: the child calls these methods after
+pivot_root, when the host's Python library is no longer reachable.
+
 `Syscalls` is the protocol the runtime codes against; `LinuxSyscalls` performs the calls and
 raises SyscallError (never a bare OSError); `RecordingSyscalls` is the test double that records
 each call and can be told to fail one.  Semantic operations (`pivot_root`, `open_in_root`) hide
@@ -8,16 +11,21 @@ multi-step kernel idioms so the double stays simple.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import errno
 import fcntl
 import os
+import shutil
+import signal
 import socket
 import struct
+import termios
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from envtool.errors import SyscallError
+from envtool.runtime.caps import last_cap
 
 # namespaces (linux/sched.h)
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
@@ -121,6 +129,8 @@ class Syscalls(Protocol):
     def chdir(self, path: str) -> None: ...
     def makedirs(self, path: str) -> None: ...
     def read_text(self, path: str) -> str: ...
+    def which(self, name: str, path: str) -> str | None: ...
+    def setup_console(self, socket_fd: int, uid: int) -> None: ...
 
 
 class LinuxSyscalls:
@@ -242,8 +252,6 @@ class LinuxSyscalls:
                 raise SyscallError("set link up", name, e.errno or 0) from None
 
     def drop_bounding(self, keep: int) -> None:
-        from envtool.runtime.caps import last_cap
-
         for cap in range(last_cap() + 1):
             if not keep >> cap & 1:
                 _check(_lib().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "prctl(PR_CAPBSET_DROP)", str(cap))
@@ -300,8 +308,6 @@ class LinuxSyscalls:
 
     def reset_signals(self) -> None:
         """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so restore them all."""
-        import signal
-
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD,
                     signal.SIGHUP, signal.SIGWINCH):
             signal.signal(sig, signal.SIG_DFL)
@@ -331,6 +337,37 @@ class LinuxSyscalls:
                 return f.read()
         except OSError:
             return ""
+
+
+    def which(self, name: str, path: str) -> str | None:
+        if "/" in name:
+            return name if os.path.exists(name) else None
+        return shutil.which(name, path=path) or (None if not any(
+            os.path.exists(os.path.join(d, name)) for d in path.split(":")) else name)
+
+
+    def setup_console(self, socket_fd: int, uid: int) -> None:
+        """Open a pty from the container's own devpts, make its slave our controlling terminal
+        and stdio, and hand the master to the parent over the socket (runc's console socket)."""
+        TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431
+        try:
+            master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+            fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+            n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+            slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)
+            os.fchown(slave, uid, -1)
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            os.close(slave)
+            sock = socket.socket(fileno=socket_fd)
+            try:
+                sock.sendmsg([b"m"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master]))])
+            finally:
+                sock.close()
+            os.close(master)
+        except OSError as e:
+            raise SyscallError("set up console", "/dev/ptmx", e.errno or 0) from None
 
 
 def set_child_subreaper() -> None:
@@ -463,3 +500,10 @@ class RecordingSyscalls:
     def read_text(self, path: str) -> str:
         self._record("read_text", (path,), path)
         return self.files.get(path, "")
+
+    def which(self, name: str, path: str) -> str | None:
+        self._record("which", (name, path), name)
+        return name
+
+    def setup_console(self, socket_fd: int, uid: int) -> None:
+        self._record("setup_console", (socket_fd, uid))
