@@ -26,14 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from envtool.errors import StoreError, SyscallError
-from envtool.runtime.syscalls import (
-    O_PATH,
-    RESOLVE_BENEATH,
-    RESOLVE_IN_ROOT,
-    RESOLVE_NO_MAGICLINKS,
-    RESOLVE_NO_SYMLINKS,
-    openat2,
-)
+from envtool.runtime.syscalls import O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, mkdirs_in_root, openat2
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -124,51 +117,12 @@ class _Root:
         except SyscallError as e:
             if e.errno != errno.ENOENT:
                 raise
-            fd = openat2(self.fd, self._make_dirs(rel), O_PATH | os.O_DIRECTORY, flags)
+            fd = openat2(self.fd, mkdirs_in_root(self.fd, rel), O_PATH | os.O_DIRECTORY, flags)
         self.cache[rel] = fd
         if len(self.cache) > 256:
             _, old = self.cache.popitem(last=False)
             os.close(old)
         return fd
-
-    def _make_dirs(self, rel: str) -> str:
-        """mkdir -p inside the root, following symlinks the way the container will see them
-        (absolute targets restart at the root, `..` stops at the root); returns the real path."""
-        resolved: list[str] = []
-        queue = rel.split("/")
-        hops = 0
-        while queue:
-            comp = queue.pop(0)
-            if comp in ("", "."):
-                continue
-            if comp == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            pfd = openat2(self.fd, "/".join(resolved) or ".", O_PATH | os.O_DIRECTORY,
-                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
-            try:
-                try:
-                    st = os.stat(comp, dir_fd=pfd, follow_symlinks=False)
-                except FileNotFoundError:
-                    os.mkdir(comp, 0o755, dir_fd=pfd)
-                    resolved.append(comp)
-                    continue
-                if stat.S_ISLNK(st.st_mode):
-                    hops += 1
-                    if hops > 40:
-                        raise HostileLayer(f"too many levels of symbolic links under {rel!r}")
-                    target = os.readlink(comp, dir_fd=pfd)
-                    if target.startswith("/"):
-                        resolved = []
-                    queue = target.split("/") + queue
-                elif stat.S_ISDIR(st.st_mode):
-                    resolved.append(comp)
-                else:
-                    raise HostileLayer(f"layer path {rel!r} goes through a non-directory")
-            finally:
-                os.close(pfd)
-        return "/".join(resolved) or "."
 
     def forget(self, rel: str) -> None:
         for key in [k for k in self.cache if k == rel or k.startswith(rel + "/")]:

@@ -32,6 +32,10 @@ class ChildFailed:
 
     def to_error(self, container: str) -> ContainerError:
         hint = HINTS.get(self.step)
+        if self.step == "rootfs":
+            hint = (ROOTFS_HINTS.get(self.errno) if "overlay" in self.message
+                    else "a path the container needs is a broken, looping or non-directory symlink in the image"
+                    if self.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT) else None)
         cls = ContainerError
         if self.step == "exec" and self.errno == errno.ENOENT:
             cls = CommandNotFound
@@ -42,8 +46,14 @@ class ChildFailed:
 
 HINTS = {
     "exec": "check the command and that it exists in the image",
-    "rootfs": "overlayfs must be available (modprobe overlay) and the store on a filesystem that supports it",
     "user": "the user must exist in the image's /etc/passwd, or be given as uid:gid",
+}
+
+
+ROOTFS_HINTS = {
+    errno.ENODEV: "overlayfs is not available: modprobe overlay",
+    errno.EINVAL: "the store's filesystem cannot hold overlayfs upper dirs; set ENVTOOL_ROOT to one that can "
+                  "(ext4, xfs, btrfs)",
 }
 
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import struct
 import termios
 from dataclasses import dataclass, field
@@ -165,7 +166,8 @@ class LinuxSyscalls:
 
     def open_in_root(self, root_fd: int, path: str, create: str | None = None) -> int:
         """O_PATH fd of `path` resolved inside root (symlinks cannot leave it); with `create`
-        ("dir" or "file") missing parents are made and the last component is created."""
+        ("dir" or "file") missing directories are made, following symlinks the way the container
+        will see them, and a missing last component is created."""
         rel = path.strip("/")
         resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
         if not rel:
@@ -175,22 +177,17 @@ class LinuxSyscalls:
         except SyscallError as e:
             if e.errno != errno.ENOENT or create is None:
                 raise
+        if create == "dir":
+            return self.openat2(root_fd, mkdirs_in_root(root_fd, rel), O_PATH, resolve)
         parent, _, name = rel.rpartition("/")
-        pfd = self.open_in_root(root_fd, parent, "dir") if parent else os.dup(root_fd)
+        pfd = self.openat2(root_fd, mkdirs_in_root(root_fd, parent), O_PATH | os.O_DIRECTORY, resolve)
         try:
-            dfd = self.openat2(pfd, ".", os.O_DIRECTORY | os.O_RDONLY, 0)
             try:
-                if create == "dir":
-                    os.mkdir(name, 0o755, dir_fd=dfd)
-                else:
-                    os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                                     dir_fd=dfd))
+                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=pfd))
             except FileExistsError:
                 pass
             except OSError as e:
                 raise SyscallError("create", path, e.errno or 0) from None
-            finally:
-                os.close(dfd)
             return self.openat2(pfd, name, O_PATH, resolve)
         finally:
             os.close(pfd)
@@ -368,6 +365,50 @@ class LinuxSyscalls:
             os.close(master)
         except OSError as e:
             raise SyscallError("set up console", "/dev/ptmx", e.errno or 0) from None
+
+
+def mkdirs_in_root(root_fd: int, rel: str) -> str:
+    """mkdir -p of `rel` inside the directory `root_fd`, following symlinks as the container will
+    see them (absolute targets restart at the root, `..` stops at it).  Returns the real path, free
+    of symlinks, relative to the root.  Used for mount targets and for layer extraction."""
+    resolved: list[str] = []
+    queue = rel.split("/")
+    hops = 0
+    while queue:
+        comp = queue.pop(0)
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        pfd = openat2(root_fd, "/".join(resolved) or ".", O_PATH | os.O_DIRECTORY,
+                      RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+        try:
+            try:
+                st = os.stat(comp, dir_fd=pfd, follow_symlinks=False)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(comp, 0o755, dir_fd=pfd)
+                except OSError as e:
+                    raise SyscallError("mkdir", "/".join(resolved + [comp]), e.errno or 0) from None
+                resolved.append(comp)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > 40:
+                    raise SyscallError("resolve", rel, errno.ELOOP)
+                target = os.readlink(comp, dir_fd=pfd)
+                if target.startswith("/"):
+                    resolved = []
+                queue = target.split("/") + queue
+            elif stat.S_ISDIR(st.st_mode):
+                resolved.append(comp)
+            else:
+                raise SyscallError("resolve", rel, errno.ENOTDIR)
+        finally:
+            os.close(pfd)
+    return "/".join(resolved) or "."
 
 
 def set_child_subreaper() -> None:

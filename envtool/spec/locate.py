@@ -62,7 +62,8 @@ class _Scanner:
                 idx = self.aot.get(keys, -1) + 1
                 self.aot[keys] = idx
                 current = keys + (idx,)
-                self.out.setdefault(keys, start)
+                for n in range(1, len(keys) + 1):
+                    self.out.setdefault(keys[:n], start)
                 self.out[current] = start
             elif self.t[self.i] == "[":
                 start = self.i

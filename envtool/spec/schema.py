@@ -12,8 +12,8 @@ SCHEMA_ID = "https://envtool.dev/schemas/envtool.schema.json"
 
 def project_schema() -> dict[str, Any]:
     schema = Project.model_json_schema(by_alias=True, mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-            "title": "envtool.toml", **schema}
+    return {**schema, "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
+            "title": "envtool.toml"}
 
 
 def schema_text() -> str:

@@ -1,0 +1,71 @@
+"""The CLI is a thin skin: exit codes, one-line errors, --json, no tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from envtool.cli.app import app, main
+
+
+def run_main(args, capsys):
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_bad_toml_exits_2_with_location(tmp_path, capsys):
+    (tmp_path / "envtool.toml").write_text('[services.web]\nimage = "x/y"\nportz = 1\n')
+    code, out, err = run_main(["-C", str(tmp_path), "validate"], capsys)
+    assert code == 2
+    assert f"{tmp_path}/envtool.toml:3:1: services.web.portz: unknown key" in err
+    assert 'hint: did you mean "ports"?' in err
+    assert "Traceback" not in err
+
+
+def test_syntax_error_exits_2(tmp_path, capsys):
+    (tmp_path / "envtool.toml").write_text('[services\n')
+    code, _, err = run_main(["-C", str(tmp_path), "validate"], capsys)
+    assert code == 2 and "envtool.toml:1:" in err and "invalid TOML" in err
+
+
+def test_init_then_validate_and_config_json(tmp_path, capsys):
+    assert run_main(["-C", str(tmp_path), "init", "--name", "demo"], capsys)[0] == 0
+    code, out, _ = run_main(["-C", str(tmp_path), "validate", "--json"], capsys)
+    assert code == 0 and json.loads(out)["project"] == "demo"
+    code, out, _ = run_main(["-C", str(tmp_path), "config", "--json"], capsys)
+    data = json.loads(out)
+    assert data["services"]["web"]["ports"][0]["published"] == 8000
+    assert data["services"]["web"]["healthcheck"]["interval"] == "2s"
+    code, _, err = run_main(["-C", str(tmp_path), "init"], capsys)
+    assert code == 2 and "already exists" in err
+
+
+def test_config_toml_output_round_trips(tmp_path, capsys):
+    run_main(["-C", str(tmp_path), "init"], capsys)
+    code, out, _ = run_main(["-C", str(tmp_path), "config"], capsys)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "envtool.toml").write_text(out)
+    assert run_main(["-C", str(tmp_path / "sub"), "validate"], capsys)[0] == 0
+
+
+def test_unknown_command_is_usage_error():
+    result = CliRunner().invoke(app, ["frobnicate"])
+    assert result.exit_code == 2
+
+
+def test_schema_to_stdout(capsys):
+    code, out, _ = run_main(["schema", "-o", "-"], capsys)
+    assert code == 0 and json.loads(out)["title"] == "envtool.toml"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "--help"]])
+def test_help_is_fast_enough_to_not_import_heavy_modules(args):
+    code = ("import sys; from envtool.cli.app import main\n"
+            "try:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('pyroute2', 'pyseccomp', 'watchfiles', 'rich.progress', 'envtool.runtime.launcher')"
+            " if m in sys.modules]\nprint(heavy)" % (args,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
