@@ -64,8 +64,8 @@ def test_schema_to_stdout(capsys):
 @pytest.mark.parametrize("args", [["--help"], ["validate", "--help"]])
 def test_help_is_fast_enough_to_not_import_heavy_modules(args):
     code = ("import sys; from envtool.cli.app import main\n"
-            "try:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('pyroute2', 'pyseccomp', 'watchfiles', 'rich.progress', 'envtool.runtime.launcher')"
-            " if m in sys.modules]\nprint(heavy)" % (args,))
+            " if m in sys.modules]\nprint(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
