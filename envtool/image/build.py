@@ -21,7 +21,7 @@ from typing import Protocol
 from envtool._util.atomic import write_atomic
 from envtool._util.digest import digest_hex
 from envtool._util.linux import DEFAULT_CAPABILITIES
-from envtool.errors import BuildError, ImageNotFound
+from envtool.errors import BuildError, ContainerError, ImageNotFound
 from envtool.image import layer as layers_mod
 from envtool.image import oci
 from envtool.image.recipe import Config, Copy, Plan, Run, plan_recipe, step_key
@@ -249,6 +249,10 @@ class Builder:
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 c = launcher.start(cfg, stdio=(devnull, w, w), seccomp_cache=str(self.store.cache_dir / "seccomp"))
+            except ContainerError as e:
+                raise BuildError(f"image {plan.name!r}: `{step.describe()}`: {e.message}",
+                                 hint="run steps need /bin/sh in the image" if "/bin/sh" in e.message else e.hint
+                                 ) from None
             finally:
                 os.close(devnull)
                 os.close(w)
