@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from envtool.cli.app import main
 
 
