@@ -60,6 +60,8 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
     sc.reset_signals()
     step[0] = "session"
     sc.setsid()
+    if cfg.die_with_parent:           # (the parent may already be gone: it then sees us in its cgroup)
+        sc.set_parent_death_signal(9)
     step[0] = "cgroup"               # join before CLONE_NEWCGROUP so the cgroup becomes the ns root
     for procs in ctx.cgroup_procs:
         sc.write_file(procs, "0")

@@ -6,6 +6,7 @@ Built by stack/convert.py (services) or cli `run`; validated here before any sid
 from __future__ import annotations
 
 import os
+import re
 import signal
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ class ContainerConfig:
     stop_signal: int = signal.SIGTERM
     stop_grace: float = 10.0
     cgroup_parent: str = "envtool"
+    die_with_parent: bool = False                # SIGKILL the container if its launcher dies (run)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -73,6 +75,8 @@ class ContainerConfig:
 def validate(cfg: ContainerConfig) -> None:
     """Refuse impossible configurations before anything is created (bubblewrap's checks)."""
     problems: list[str] = []
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}", cfg.name):
+        problems.append("the name must be letters, digits, '_', '.', '-' (at most 128)")
     if not cfg.argv:
         problems.append("no command: the image has no cmd/entrypoint and none was given")
     if not cfg.layers:

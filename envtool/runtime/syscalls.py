@@ -132,6 +132,7 @@ class Syscalls(Protocol):
     def read_text(self, path: str) -> str: ...
     def which(self, name: str, path: str) -> str | None: ...
     def setup_console(self, socket_fd: int, uid: int) -> None: ...
+    def set_parent_death_signal(self, sig: int) -> None: ...
 
 
 class LinuxSyscalls:
@@ -343,6 +344,9 @@ class LinuxSyscalls:
             os.path.exists(os.path.join(d, name)) for d in path.split(":")) else name)
 
 
+    def set_parent_death_signal(self, sig: int) -> None:
+        _check(_lib().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
     def setup_console(self, socket_fd: int, uid: int) -> None:
         """Open a pty from the container's own devpts, make its slave our controlling terminal
         and stdio, and hand the master to the parent over the socket (runc's console socket)."""
@@ -413,10 +417,6 @@ def mkdirs_in_root(root_fd: int, rel: str) -> str:
 
 def set_child_subreaper() -> None:
     _check(_lib().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
-def set_parent_death_signal(sig: int) -> None:
-    _check(_lib().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
 
 
 def unshare(flags: int) -> None:
@@ -548,3 +548,6 @@ class RecordingSyscalls:
 
     def setup_console(self, socket_fd: int, uid: int) -> None:
         self._record("setup_console", (socket_fd, uid))
+
+    def set_parent_death_signal(self, sig: int) -> None:
+        self._record("set_parent_death_signal", (sig,))

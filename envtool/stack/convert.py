@@ -88,4 +88,4 @@ def run_config(name: str, image: Image, layer_dirs: list[str], opts: RunOptions,
         capabilities=effective_set(opts.cap_add, opts.cap_drop), read_only=opts.read_only,
         mounts=tuple(parse_run_volume(v, store) for v in opts.volumes), limits=limits,
         init=init_path if opts.init else None, tty=opts.tty, stop_signal=signal.SIGTERM,
-        stop_grace=opts.stop_grace, cgroup_parent="envtool/run")
+        stop_grace=opts.stop_grace, cgroup_parent="envtool/run", die_with_parent=True)
