@@ -188,3 +188,255 @@ def run(image_ref: str, opts: Any, file: str | None = None, directory: str | Non
             launcher.stop(c, grace=0)
         launcher.cleanup(c, remove_state=rm)
     return info, launcher.describe_exit(info, cname, cfg.limits.memory)
+
+
+# ---- the stack ---------------------------------------------------------------------------------
+def _paths(project: str) -> Any:
+    from envtool.stack.state import Paths
+
+    return Paths.for_project(open_store().root, project)
+
+
+def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | None = None,
+                  services: list[str] | None = None) -> Any:
+    """Build what the services need and return the StackSpec (every replica)."""
+    from envtool.errors import ImageNotFound
+    from envtool.image.build import Builder
+    from envtool.image.sources.oci_archive import import_archive
+    from envtool.spec.checks import is_recipe_ref
+    from envtool.stack.convert import stack_spec
+
+    project = loaded.project
+    for name, n in (scale or {}).items():
+        if name not in project.services:
+            raise ImageNotFound(f"no service named {name!r}")
+        project.services[name].replicas = n
+    if services:
+        unknown = [s for s in services if s not in project.services]
+        if unknown:
+            raise SpecError(f"no such service: {', '.join(unknown)}", hint="see `envtool config`")
+        keep, todo = set(), list(services)
+        while todo:
+            s = todo.pop()
+            if s not in keep:
+                keep.add(s)
+                todo.extend(project.services[s].depends_on)
+        project.services = {k: v for k, v in project.services.items() if k in keep}
+    store = open_store()
+    builder = Builder(store, loaded.name, loaded.directory, project.images, reporter)
+    images, dirs = {}, {}
+    for svc in project.services.values():
+        ref = svc.image
+        if ref in images:
+            continue
+        if is_recipe_ref(ref):
+            images[ref] = builder.build(ref).image
+        elif ref.startswith("oci-archive:"):
+            path = ref[len("oci-archive:"):]
+            images[ref] = import_archive(path if os.path.isabs(path) else str(loaded.directory / path), store)
+        else:
+            raise ImageNotFound(f"registry images ({ref!r}) are not supported yet",
+                                hint="use an [images] recipe or oci-archive:<path>")
+        dirs[ref] = store.unpack(images[ref])
+    return stack_spec(loaded, images, store, dirs)
+
+
+def plan(file: str | None = None, directory: str | None = None, env: str | None = None,
+         reporter: Any = None) -> list[Any]:
+    from envtool.stack import state
+    from envtool.stack.plan import plan_up
+
+    loaded = load_project(file, directory, env)
+    desired = desired_stack(loaded, reporter)
+    recorded = state.load(_paths(loaded.name)).get("containers") or {}
+    return plan_up(desired, recorded)
+
+
+def up(file: str | None = None, directory: str | None = None, env: str | None = None,
+       services: list[str] | None = None, reporter: Any = None, on_event: Any = None,
+       scale: dict[str, int] | None = None) -> dict[str, Any]:
+    """Build, then have the project's supervisor reconcile the stack; returns the final rows."""
+    import fcntl
+
+    from envtool.stack import control
+    from envtool.stack.spec import stack_to_json
+
+    check_host()
+    loaded = load_project(file, directory, env)
+    paths = _paths(loaded.name)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)               # two `up`s in one project take turns
+        desired = desired_stack(loaded, reporter, scale, services)
+        if services:                                   # keep the services not named as they are
+            recorded = _recorded_specs(paths)
+            names = {c.name for c in desired.containers}
+            desired.containers += [c for c in recorded if c.name not in names and c.service not in
+                                   {d.service for d in desired.containers}]
+        control.ensure(str(open_store().root), loaded.name, paths)
+        final = _stream(paths, {"op": "apply", "stack": stack_to_json(desired)}, on_event)
+    finally:
+        os.close(lock)
+    return final
+
+
+def _recorded_specs(paths: Any) -> list[Any]:
+    from envtool.stack import state
+    from envtool.stack.spec import container_from_json
+
+    return [container_from_json(r["spec"]) for r in (state.load(paths).get("containers") or {}).values()]
+
+
+def _stream(paths: Any, msg: dict[str, Any], on_event: Any) -> dict[str, Any]:
+    from envtool.errors import RuntimeFailure
+    from envtool.stack import control
+
+    final: dict[str, Any] = {}
+    for event in control.request(paths, msg):
+        if event.get("done"):
+            final = event
+        elif on_event:
+            on_event(event)
+    if not final.get("ok", False):
+        err = final.get("error") or {}
+        failure = RuntimeFailure(err.get("message", "the supervisor reported a failure"),
+                                 hint=err.get("hint") or f"see `envtool logs` and {paths.supervisor_log}")
+        failure.code = err.get("code", "runtime-failure")  # type: ignore[misc]
+        raise failure
+    return final
+
+
+def project_name(file: str | None = None, directory: str | None = None) -> str:
+    """The project's name; falls back to the directory's name when envtool.toml cannot be read,
+    so `down` and `ps` still work on a broken file."""
+    from envtool._util.names import project_name_from_dir
+
+    try:
+        return load_project(file, directory).name
+    except SpecError:
+        base = os.path.abspath(directory or os.getcwd())
+        return project_name_from_dir(os.path.basename(base))
+
+
+def down(file: str | None = None, directory: str | None = None, volumes: bool = False,
+         on_event: Any = None) -> bool:
+    """Stop and remove the stack; returns False when nothing was running."""
+    import fcntl
+    import shutil
+    import time
+
+    from envtool.stack import control, state
+
+    check_host(need_overlay=False)
+    name = project_name(file, directory)
+    paths = _paths(name)
+    if not paths.root.exists():
+        if volumes:
+            _remove_volumes(name)
+        return False
+    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        did = bool(state.load(paths)) or control.running(paths)
+        if did:
+            control.ensure(str(open_store().root), name, paths)
+            _stream(paths, {"op": "down", "volumes": volumes}, on_event)
+            for _ in range(500):                       # the supervisor exits right after answering
+                if not control.running(paths):
+                    break
+                time.sleep(0.01)
+        shutil.rmtree(paths.root, ignore_errors=True)
+    finally:
+        os.close(lock)
+    if volumes:
+        _remove_volumes(name)
+    return did
+
+
+def _remove_volumes(project: str) -> None:
+    import shutil
+
+    vol_root = open_store().root / "volumes"
+    if vol_root.is_dir():
+        for d in vol_root.glob(f"{project}_*"):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def ps(file: str | None = None, directory: str | None = None) -> list[dict[str, Any]]:
+    from envtool.stack import control, state
+
+    paths = _paths(project_name(file, directory))
+    if control.running(paths) and paths.socket.exists():
+        return list(control.call(paths, {"op": "ps"}).get("containers", []))
+    rows = []
+    for name, rec in sorted((state.load(paths).get("containers") or {}).items()):
+        live = state.alive(rec.get("pid"), rec.get("start_time"))
+        rows.append({"name": name, "service": rec.get("service"), "replica": rec["spec"]["replica"],
+                     "status": rec.get("status") if live else "exited", "health": None,
+                     "pid": rec.get("pid") if live else None, "ip": rec.get("address"), "ports": [],
+                     "uptime": None, "restarts": rec.get("restarts", 0), "exit_code": rec.get("exit_code"),
+                     "oom_killed": False, "image": rec.get("image"), "supervisor": "not running"})
+    return rows
+
+
+def control_services(op: str, services: list[str], file: str | None = None, directory: str | None = None
+                     ) -> dict[str, Any]:
+    from envtool.stack import control
+
+    check_host(need_overlay=False)
+    paths = _paths(project_name(file, directory))
+    if not control.running(paths):
+        from envtool.errors import RuntimeFailure
+
+        raise RuntimeFailure("the stack is not running", hint="run `envtool up` first")
+    return _stream(paths, {"op": op, "services": services}, None)
+
+
+def log_files(file: str | None = None, directory: str | None = None, services: list[str] | None = None
+              ) -> list[tuple[str, Any]]:
+    """(container name, log path) for the project's containers, optionally of some services."""
+    from envtool.stack import state
+
+    paths = _paths(project_name(file, directory))
+    recorded = state.load(paths).get("containers") or {}
+    out = []
+    for name, rec in sorted(recorded.items()):
+        if services and rec.get("service") not in services:
+            continue
+        out.append((name, paths.log(name)))
+    if services and not out:
+        raise SpecError(f"no running containers for {', '.join(services)}")
+    return out
+
+
+def exec_spec(service: str, argv: list[str], file: str | None = None, directory: str | None = None,
+              replica: int = 1, env: list[str] | None = None, user: str | None = None,
+              workdir: str | None = None) -> Any:
+    """EnterSpec for running argv in a service's container (same user, env, cwd, caps)."""
+    from envtool.runtime.cgroups import detect
+    from envtool.runtime.enter import EnterSpec
+    from envtool.runtime.seccomp import bpf_for
+    from envtool.stack import state
+    from envtool.stack.convert import parse_env
+    from envtool.stack.spec import container_from_json
+
+    name = project_name(file, directory)
+    recorded = state.load(_paths(name)).get("containers") or {}
+    matches = [r for r in recorded.values() if r.get("service") == service]
+    if not matches:
+        from envtool.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"service {service!r} has no container", hint="run `envtool up` first")
+    rec = next((r for r in matches if r["spec"]["replica"] == replica), matches[0])
+    if not state.alive(rec.get("pid"), rec.get("start_time")):
+        from envtool.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"container {rec['spec']['name']} is not running", hint="see `envtool ps`")
+    spec = container_from_json(rec["spec"])
+    env_map = dict(spec.env)
+    env_map.update(parse_env(env or []))
+    cg = detect().open(f"envtool/{name}/{spec.name}")
+    return EnterSpec(rec["pid"], tuple(argv), tuple(env_map.items()), workdir or spec.workdir,
+                     spec.user if user is None else user, frozenset(spec.capabilities),
+                     tuple(cg.procs_files()), bpf_for(spec.capabilities, str(open_store().cache_dir / "seccomp")))

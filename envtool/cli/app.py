@@ -38,11 +38,12 @@ def _globals(
 
 
 def _register() -> None:
-    from envtool.cli.commands import images, run, spec
+    from envtool.cli.commands import images, run, spec, stack
 
     spec.register(app)
     images.register(app)
     run.register(app)
+    stack.register(app)
 
 
 _register()

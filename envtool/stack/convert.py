@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass, field
+from typing import Any
 
 from envtool._util.units import parse_size
 from envtool.errors import UsageError
@@ -89,3 +90,77 @@ def run_config(name: str, image: Image, layer_dirs: list[str], opts: RunOptions,
         mounts=tuple(parse_run_volume(v, store) for v in opts.volumes), limits=limits,
         init=init_path if opts.init else None, tty=opts.tty, stop_signal=signal.SIGTERM,
         stop_grace=opts.stop_grace, cgroup_parent="envtool/run", die_with_parent=True)
+
+
+# ---- services ----------------------------------------------------------------------------------
+def container_name(project: str, service: str, replica: int) -> str:
+    return f"{project}-{service}-{replica}"
+
+
+def volume_dir(store: Store, project: str, volume: str) -> str:
+    return str(store.root / "volumes" / f"{project}_{volume}" / "_data")
+
+
+def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: dict[str, list[str]]) -> Any:
+    """Project + built images → StackSpec (every replica of every service)."""
+    from envtool.spec.interpolate import read_dotenv
+    from envtool.stack.spec import ContainerSpec, Health, Mount, Port, StackSpec
+
+    project, directory = loaded.project, loaded.directory
+    name = project.name
+    out = StackSpec(name, str(directory), project.project.subnet, env=loaded.env,
+                    volumes=sorted(project.volumes))
+    for svc_name, svc in project.services.items():
+        image = images[svc.image]
+        cfg = image.config
+        entrypoint = list(svc.entrypoint) if svc.entrypoint is not None else list(cfg.entrypoint or ())
+        command = list(svc.command) if svc.command is not None else (
+            [] if svc.entrypoint is not None else list(cfg.cmd or ()))
+        env = cfg.env_dict()
+        for f in svc.env_file:
+            env.update(read_dotenv((directory / f).read_text()))
+        env.update(svc.environment)
+        mounts = []
+        for v in svc.volumes:
+            if v.type == "bind":
+                src = os.path.realpath(os.path.join(directory, os.path.expanduser(v.source or "")))
+                if not os.path.exists(src):
+                    os.makedirs(src, exist_ok=True)
+            elif v.type == "volume" and v.source:
+                src = volume_dir(store, name, v.source)
+                os.makedirs(src, exist_ok=True)
+            else:
+                continue  # anonymous volumes and tmpfs live in the container's own upper dir
+            mounts.append(Mount(src, v.target, v.read_only))
+        hc = svc.healthcheck
+        health = (Health(tuple(hc.command), hc.interval, hc.timeout, hc.retries, hc.start_period)
+                  if hc and not hc.disable else None)
+        caps = tuple(sorted(effective_set(svc.cap_add, svc.cap_drop)))
+        for replica in range(1, svc.replicas + 1):
+            cname = container_name(name, svc_name, replica)
+            out.containers.append(ContainerSpec(
+                name=cname, service=svc_name, replica=replica, image=image.manifest_digest,
+                layers=tuple(layer_dirs[svc.image]), argv=tuple(entrypoint + command),
+                env=tuple(sorted(env.items())), workdir=svc.workdir or cfg.workdir or "/",
+                user=svc.user if svc.user is not None else cfg.user, capabilities=caps, read_only=svc.read_only,
+                mounts=tuple(mounts), memory=svc.resources.memory, cpus=svc.resources.cpus,
+                pids=svc.resources.pids, init=svc.init, stop_signal=svc.stop_signal,
+                stop_grace=svc.stop_grace_period, restart=svc.restart.value, health=health,
+                depends_on=tuple(sorted((k, v.value) for k, v in svc.depends_on.items())),
+                ports=tuple(Port(p.host_ip, p.published, p.target, p.protocol.value) for p in svc.ports),
+                hostname=svc.hostname or (svc_name if svc.replicas == 1 else f"{svc_name}-{replica}")))
+    return out
+
+
+def service_config(spec: Any, store: Store, netns: str, hosts: tuple[tuple[str, str], ...], resolv_conf: str,
+                   init_path: str | None, project: str) -> ContainerConfig:
+    """ContainerSpec (+ its network) → ContainerConfig for the runtime."""
+    return ContainerConfig(
+        name=spec.name, layers=spec.layers, state_dir=str(store.containers_dir / spec.name), argv=spec.argv,
+        env=spec.env, workdir=spec.workdir, user=spec.user, hostname=spec.hostname,
+        capabilities=frozenset(spec.capabilities), read_only=spec.read_only,
+        mounts=tuple(BindMount(m.source, m.target, m.read_only) for m in spec.mounts),
+        limits=Limits(spec.memory, spec.cpus, spec.pids), init=init_path if spec.init else None,
+        netns=netns, hosts=hosts, resolv_conf=resolv_conf,
+        stop_signal=int(getattr(signal.Signals, spec.stop_signal)), stop_grace=spec.stop_grace,
+        cgroup_parent=f"envtool/{project}")

@@ -1,0 +1,67 @@
+"""Subnet choice and address allocation (pure).
+
+Each project gets one /24 from the pool, avoiding every network already routed on the host and
+every subnet other envtool projects hold.  In a subnet, .1 is the bridge (gateway and DNS) and
+containers get the lowest free address from .2 up; reservations survive restarts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from envtool.errors import InputError
+
+DEFAULT_POOL = "10.89.0.0/16"
+PREFIX = 24
+
+
+class IpamError(InputError):
+    code = "network-exhausted"
+
+
+def choose_subnet(used: Iterable[str], pool: str = DEFAULT_POOL, prefix: int = PREFIX,
+                  pinned: str | None = None) -> ipaddress.IPv4Network:
+    taken = [ipaddress.ip_network(u, strict=False) for u in used]
+    taken = [t for t in taken if isinstance(t, ipaddress.IPv4Network)]
+    if pinned:
+        try:
+            net = ipaddress.IPv4Network(pinned, strict=True)
+        except ValueError as e:
+            raise IpamError(f"invalid subnet {pinned!r}: {e}") from None
+        if net.num_addresses < 4:
+            raise IpamError(f"subnet {pinned} is too small: it needs room for a gateway and containers")
+        clash = next((t for t in taken if t.overlaps(net)), None)
+        if clash:
+            raise IpamError(f"subnet {pinned} overlaps {clash}, already in use on this host",
+                            hint="pick another [project] subnet, or remove it to let envtool choose")
+        return net
+    for net in ipaddress.IPv4Network(pool).subnets(new_prefix=prefix):
+        if not any(t.overlaps(net) for t in taken):
+            return net
+    raise IpamError(f"no free /{prefix} left in {pool}", hint="remove stopped projects (envtool down)")
+
+
+@dataclass
+class Allocator:
+    subnet: ipaddress.IPv4Network
+    leases: dict[str, str] = field(default_factory=dict)       # container name -> address
+
+    @property
+    def gateway(self) -> str:
+        return str(self.subnet.network_address + 1)
+
+    def allocate(self, name: str) -> str:
+        if name in self.leases:
+            return self.leases[name]
+        used = set(self.leases.values()) | {self.gateway}
+        for host in self.subnet.hosts():
+            addr = str(host)
+            if addr not in used:
+                self.leases[name] = addr
+                return addr
+        raise IpamError(f"subnet {self.subnet} is full")
+
+    def release(self, name: str) -> None:
+        self.leases.pop(name, None)

@@ -1,0 +1,92 @@
+"""The only pyroute2 importer (lazily: importing pyroute2 costs ~100 ms).  NetlinkError and
+OSError become HostError/SyscallError here."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from envtool.errors import HostError
+
+
+def _iproute() -> Any:
+    try:
+        from pyroute2 import IPRoute
+    except ImportError as e:  # pragma: no cover - a dependency
+        raise HostError(f"pyroute2 is not importable: {e}", hint="pip install pyroute2") from None
+    return IPRoute()
+
+
+@contextmanager
+def _translate(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - NetlinkError and socket errors from pyroute2
+        code = getattr(e, "code", None)
+        raise HostError(f"{what}: {e}" + (f" (netlink error {code})" if code else "")) from None
+
+
+class Netlink:
+    """A netlink socket bound to the network namespace it was opened in."""
+
+    def __init__(self) -> None:
+        self.ipr = _iproute()
+
+    def close(self) -> None:
+        self.ipr.close()
+
+    def index(self, name: str) -> int | None:
+        found = self.ipr.link_lookup(ifname=name)
+        return found[0] if found else None
+
+    def ensure_bridge(self, name: str, gateway: str, prefix: int) -> None:
+        with _translate(f"create bridge {name}"):
+            if self.index(name) is None:
+                self.ipr.link("add", ifname=name, kind="bridge")
+            idx = self.index(name)
+            have = {a.get_attr("IFA_ADDRESS") for a in self.ipr.get_addr(index=idx, family=2)}
+            if gateway not in have:
+                self.ipr.addr("add", index=idx, address=gateway, prefixlen=prefix)
+            self.ipr.link("set", index=idx, state="up")
+
+    def delete_link(self, name: str) -> bool:
+        with _translate(f"delete link {name}"):
+            idx = self.index(name)
+            if idx is None:
+                return False
+            self.ipr.link("del", index=idx)
+            return True
+
+    def add_veth(self, host_if: str, bridge: str, netns_fd: int, peer: str = "eth0") -> None:
+        """veth pair with the peer created directly in the container's netns, host side enslaved."""
+        with _translate(f"create veth {host_if}"):
+            if self.index(host_if) is not None:
+                self.ipr.link("del", index=self.index(host_if))
+            self.ipr.link("add", ifname=host_if, kind="veth", peer={"ifname": peer, "net_ns_fd": netns_fd})
+            self.ipr.link("set", index=self.index(host_if), master=self.index(bridge), state="up")
+
+    def configure_inside(self, ifname: str, address: str, prefix: int, gateway: str) -> None:
+        """Run in the container's netns: address, up, lo up, default route via the bridge."""
+        with _translate(f"configure {ifname} {address}/{prefix}"):
+            idx = self.index(ifname)
+            self.ipr.addr("add", index=idx, address=address, prefixlen=prefix)
+            self.ipr.link("set", index=idx, state="up")
+            self.ipr.link("set", index=self.index("lo"), state="up")
+            self.ipr.route("add", dst="default", gateway=gateway)
+
+    def links(self, prefix: str) -> list[str]:
+        return sorted(n for n in (link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links())
+                      if n and n.startswith(prefix))
+
+    def host_networks(self) -> list[str]:
+        """Every IPv4 network routed or addressed on this host (for IPAM to avoid)."""
+        nets = set()
+        for a in self.ipr.get_addr(family=2):
+            nets.add(str(ipaddress.ip_interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}").network))
+        for r in self.ipr.get_routes(family=2):
+            dst = r.get_attr("RTA_DST")
+            if dst and r["dst_len"] > 0:
+                nets.add(f"{dst}/{r['dst_len']}")
+        return sorted(nets)

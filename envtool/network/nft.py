@@ -1,0 +1,126 @@
+"""nftables: the project's ruleset rendered as text (pure), applied with `nft -f` (the only caller).
+
+One table per project, `ip envtool-<project>`:
+- nat prerouting/output: published ports DNAT to the container (traffic to any local address);
+- nat postrouting: masquerade the subnet's egress, localhost-originated and hairpin traffic;
+- filter forward: drop traffic between this bridge and any other envtool bridge.
+When the host has an iptables-nft FORWARD chain (Docker sets its policy to DROP), accept rules for
+the bridge are inserted there too, tagged with the project, and removed on teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from envtool.errors import HostError
+
+BRIDGE_GLOB = "et-*"
+
+
+@dataclass(frozen=True)
+class PortRule:
+    host_ip: str | None         # None = every local address
+    host_port: int
+    protocol: str               # tcp | udp
+    address: str                # container address
+    port: int                   # container port
+
+
+def table_name(project: str) -> str:
+    return f"envtool-{project}"
+
+
+def render(project: str, bridge: str, subnet: str, ports: list[PortRule]) -> str:
+    t = table_name(project)
+    dnat = []
+    for p in ports:
+        match = f"ip daddr {p.host_ip} " if p.host_ip and p.host_ip not in ("0.0.0.0",) else "fib daddr type local "
+        dnat.append(f"{match}{p.protocol} dport {p.host_port} dnat to {p.address}:{p.port}")
+    lines = [
+        f"table ip {t} {{",
+        "  chain prerouting {", "    type nat hook prerouting priority dstnat; policy accept;",
+        *(f"    {r}" for r in dnat), "  }",
+        "  chain output {", "    type nat hook output priority -100; policy accept;",
+        *(f"    {r}" for r in dnat), "  }",
+        "  chain postrouting {", "    type nat hook postrouting priority srcnat; policy accept;",
+        f'    ip saddr {subnet} oifname != "{bridge}" masquerade',
+        f'    oifname "{bridge}" ip saddr 127.0.0.0/8 masquerade',
+        f'    oifname "{bridge}" ct status dnat ip saddr {subnet} masquerade',
+        "  }",
+        "  chain forward {", "    type filter hook forward priority filter - 1; policy accept;",
+        f'    iifname "{bridge}" oifname "{BRIDGE_GLOB}" oifname != "{bridge}" drop',
+        f'    oifname "{bridge}" iifname "{BRIDGE_GLOB}" iifname != "{bridge}" drop',
+        "  }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def nft_path() -> str:
+    path = shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if os.path.exists(p)), None)
+    if not path:
+        raise HostError("nft is not installed; published ports and NAT use nftables",
+                        hint="apt-get install -y nftables")
+    return path
+
+
+def _nft(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([nft_path(), *args], input=stdin, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise HostError(f"nft {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+def apply(project: str, bridge: str, subnet: str, ports: list[PortRule]) -> None:
+    """Replace the project's table atomically (delete + add in one transaction)."""
+    t = table_name(project)
+    exists = _nft("list", "table", "ip", t, check=False).returncode == 0
+    text = (f"delete table ip {t}\n" if exists else "") + render(project, bridge, subnet, ports)
+    _nft("-f", "-", stdin=text)
+    _host_forward_accept(project, bridge)
+
+
+def remove(project: str, bridge: str) -> None:
+    _nft("delete", "table", "ip", table_name(project), check=False)
+    _host_forward_remove(project)
+
+
+def tables() -> list[str]:
+    proc = _nft("-j", "list", "tables", check=False)
+    if proc.returncode != 0:
+        return []
+    out = []
+    for item in json.loads(proc.stdout).get("nftables", []):
+        name = item.get("table", {}).get("name", "")
+        if name.startswith("envtool-"):
+            out.append(name)
+    return out
+
+
+def _host_forward_chain() -> bool:
+    return _nft("list", "chain", "ip", "filter", "FORWARD", check=False).returncode == 0
+
+
+def _host_forward_accept(project: str, bridge: str) -> None:
+    if not _host_forward_chain():
+        return
+    _host_forward_remove(project)
+    tag = f"envtool:{project}"
+    for rule in (f'iifname "{bridge}" accept', f'oifname "{bridge}" accept'):
+        _nft("insert", "rule", "ip", "filter", "FORWARD", *rule.split(), "comment", f'"{tag}"')
+
+
+def _host_forward_remove(project: str) -> None:
+    if not _host_forward_chain():
+        return
+    proc = _nft("-j", "-a", "list", "chain", "ip", "filter", "FORWARD", check=False)
+    if proc.returncode != 0:
+        return
+    for item in json.loads(proc.stdout).get("nftables", []):
+        rule = item.get("rule")
+        if rule and rule.get("comment") == f"envtool:{project}":
+            _nft("delete", "rule", "ip", "filter", "FORWARD", "handle", str(rule["handle"]), check=False)

@@ -1,0 +1,88 @@
+"""On-disk state of a project's stack: JSON, written atomically after every change, and the paths
+of everything the supervisor owns.  A resource is recorded before it is created, so `down` (or a
+new supervisor after a crash) removes exactly what exists."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envtool._util.atomic import write_atomic
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @classmethod
+    def for_project(cls, store_root: Path, project: str) -> Paths:
+        return cls(store_root / "projects" / project)
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "control.sock"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "supervisor.lock"
+
+    @property
+    def cli_lock(self) -> Path:
+        return self.root / "cli.lock"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.root / "supervisor.log"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def log(self, container: str) -> Path:
+        return self.logs / f"{container}.log"
+
+
+def load(paths: Paths) -> dict[str, Any]:
+    try:
+        return json.loads(paths.state.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def save(paths: Paths, state: dict[str, Any]) -> None:
+    write_atomic(paths.state, json.dumps(state, indent=1, sort_keys=True))
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Start time of a process in clock ticks (field 22 of /proc/PID/stat): pid + start time
+    identify a process across pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data.rsplit(")", 1)[1].split()[19])
+
+
+def alive(pid: int | None, start_time: int | None) -> bool:
+    return bool(pid) and start_time is not None and proc_start_time(pid) == start_time  # type: ignore[arg-type]
+
+
+def projects(store_root: Path) -> list[str]:
+    d = store_root / "projects"
+    return sorted(p.name for p in d.iterdir() if (p / "state.json").exists()) if d.is_dir() else []
+
+
+def remove_tree(paths: Paths, keep_logs: bool = False) -> None:
+    for p in (paths.state, paths.socket):
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
