@@ -1,0 +1,240 @@
+"""`envtool up/down/ps/logs/exec` on small stacks built from the test image: ordering, DNS,
+published ports, isolation, restarts, re-adoption, volumes, reconciliation, leaks."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from .conftest import envtool_tables, free_port, host_links, http_get
+
+pytestmark = pytest.mark.root
+
+HTTP = '["python3", "-m", "http.server", "8000"]'
+HEALTH = ('{ command = ["python3", "-c", "import urllib.request as u; u.urlopen(\'http://127.0.0.1:8000\')"], '
+          'interval = "200ms", retries = 50 }')
+
+
+def test_dns_ports_depends_on_and_down(stack):
+    port = free_port()
+    stack.write(f"""
+[services.web]
+image = "py"
+command = {HTTP}
+ports = ["{port}:8000"]
+init = true
+healthcheck = {HEALTH}
+replicas = 1
+
+[services.client]
+image = "py"
+command = ["python3", "-c", "import socket, time; print('web=' + socket.gethostbyname('web'), 'web-1=' + socket.gethostbyname('web-1'), flush=True); time.sleep(600)"]
+depends_on = {{ web = "healthy" }}
+init = true
+""")
+    before_links = host_links()
+    up = stack.cli("up", "-d", "--json", check=True)
+    rows = {r["name"]: r for r in json.loads(up.stdout)}
+    web = rows[f"{stack.name}-web-1"]
+    assert web["status"] == "healthy" and web["ip"].startswith("10.")
+    assert "Directory listing" in http_get(port)                 # published port, from the host
+    time.sleep(0.3)
+    logs = stack.cli("logs", "client", check=True).stdout
+    assert f"web={web['ip']}" in logs and f"web-1={web['ip']}" in logs
+    ps = stack.ps()
+    assert set(ps) == {f"{stack.name}-web-1", f"{stack.name}-client-1"}
+    assert all(r["pid"] and r["ip"] for r in ps.values())
+    bridge = [link for link in host_links() - before_links if link.startswith("et-")]
+    assert len(bridge) == 1 and len(host_links() - before_links) == 3    # bridge + 2 veths
+    stack.cli("down", check=True)
+    assert host_links() == before_links
+    assert not [t for t in envtool_tables() if stack.name in t]
+
+
+def test_dependant_waits_for_healthy_and_failure_names_the_dependency(stack):
+    stack.write("""
+[services.db]
+image = "py"
+command = ["sleep", "600"]
+init = true
+healthcheck = { command = ["false"], interval = "100ms", retries = 3 }
+
+[services.app]
+image = "py"
+command = ["sleep", "600"]
+depends_on = { db = "healthy" }
+init = true
+""")
+    proc = stack.cli("up", "-d")
+    assert proc.returncode == 1
+    assert "service 'db' never became healthy" in proc.stderr
+    ps = stack.ps()
+    assert ps[f"{stack.name}-db-1"]["status"] == "unhealthy"
+    assert f"{stack.name}-app-1" not in ps or ps[f"{stack.name}-app-1"]["pid"] is None
+
+
+def test_completed_condition(stack):
+    stack.write("""
+[services.migrate]
+image = "py"
+command = ["sh", "-c", "echo migrated > /shared/done"]
+volumes = ["shared:/shared"]
+
+[services.app]
+image = "py"
+command = ["sh", "-c", "cat /shared/done; sleep 600"]
+volumes = ["shared:/shared"]
+depends_on = { migrate = "completed" }
+init = true
+
+[volumes.shared]
+""")
+    stack.cli("up", "-d", check=True)
+    time.sleep(0.3)
+    assert "migrated" in stack.cli("logs", "app", check=True).stdout
+    assert stack.ps()[f"{stack.name}-migrate-1"]["exit_code"] == 0
+
+
+def test_restart_always_brings_a_killed_container_back(stack):
+    stack.write("""
+[services.svc]
+image = "py"
+command = ["sleep", "600"]
+init = true
+restart = "always"
+""")
+    stack.cli("up", "-d", check=True)
+    first = stack.ps()[f"{stack.name}-svc-1"]
+    os.kill(first["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        now = stack.ps()[f"{stack.name}-svc-1"]
+        if now["restarts"] >= 1 and now["status"] == "running" and now["pid"] != first["pid"]:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"not restarted: {now}")
+
+
+def test_supervisor_kill_9_then_up_readopts(stack):
+    port = free_port()
+    stack.write(f"""
+[services.web]
+image = "py"
+command = {HTTP}
+ports = ["{port}:8000"]
+init = true
+healthcheck = {HEALTH}
+""")
+    stack.cli("up", "-d", check=True)
+    before = stack.ps()[f"{stack.name}-web-1"]
+    os.kill(stack.supervisor_pid(), signal.SIGKILL)
+    time.sleep(0.2)
+    assert "Directory listing" in http_get(port)            # the container outlives its supervisor
+    stack.cli("up", "-d", check=True)
+    after = stack.ps()[f"{stack.name}-web-1"]
+    assert after["pid"] == before["pid"] and after["status"] == "healthy"
+    assert "Directory listing" in http_get(port)
+
+
+def test_projects_are_isolated(tmp_path, envtool_env, py_image, leak_check):
+    from .conftest import Stack
+
+    a, b = (Stack(tmp_path / n, envtool_env, f"iso{n}{os.getpid() % 1000}") for n in "ab")
+    try:
+        for s in (a, b):
+            s.dir.mkdir()
+            s.write(f"[services.web]\nimage = \"py\"\ncommand = {HTTP}\ninit = true\nhealthcheck = {HEALTH}\n")
+            s.cli("up", "-d", check=True)
+        b_ip = b.ps()[f"{b.name}-web-1"]["ip"]
+        a_ip = a.ps()[f"{a.name}-web-1"]["ip"]
+        assert a_ip.rsplit(".", 1)[0] != b_ip.rsplit(".", 1)[0]        # separate subnets
+        probe = "import sys, urllib.request as u\ntry:\n    u.urlopen(sys.argv[1], timeout=1); print('reached')\nexcept Exception as e:\n    print('blocked', type(e).__name__)\n"
+        own = a.cli("exec", "web", "python3", "-c", probe, f"http://web:8000/").stdout
+        other = a.cli("exec", "web", "python3", "-c", probe, f"http://{b_ip}:8000/").stdout
+        assert own.strip() == "reached"
+        assert other.startswith("blocked")
+    finally:
+        a.cli("down")
+        b.cli("down")
+
+
+def test_port_in_use_is_reported_before_anything_starts(stack):
+    import socket
+
+    port = free_port()
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("0.0.0.0", port))
+    holder.listen()
+    try:
+        stack.write(f'[services.web]\nimage = "py"\ncommand = {HTTP}\nports = ["{port}:8000"]\n')
+        proc = stack.cli("up", "-d")
+        assert proc.returncode != 0
+        assert f"host port {port}/tcp is already in use by pid {os.getpid()}" in proc.stderr
+        assert stack.ps() == {}
+    finally:
+        holder.close()
+
+
+def test_named_volume_survives_down_until_down_volumes(stack):
+    stack.write("""
+[services.db]
+image = "py"
+command = ["sh", "-c", "echo $$ >> /data/boots; cat /data/boots | wc -l; sleep 600"]
+init = true
+volumes = ["data:/data"]
+
+[volumes.data]
+""")
+    stack.cli("up", "-d", check=True)
+    stack.cli("down", check=True)
+    stack.cli("up", "-d", check=True)
+    time.sleep(0.3)
+    assert stack.cli("logs", "db", check=True).stdout.strip().endswith("2")
+    stack.cli("down", "--volumes", check=True)
+    stack.cli("up", "-d", check=True)
+    time.sleep(0.3)
+    assert stack.cli("logs", "db", check=True).stdout.strip().endswith("1")
+
+
+def test_up_reconciles_and_scale(stack):
+    body = '[services.a]\nimage = "py"\ncommand = ["sleep", "600"]\ninit = true\n' \
+           '[services.b]\nimage = "py"\ncommand = ["sleep", "600"]\ninit = true\n'
+    stack.write(body)
+    stack.cli("up", "-d", check=True)
+    pids = {n: r["pid"] for n, r in stack.ps().items()}
+    stack.write(body.replace('["sleep", "600"]\ninit = true\n[services.b]', '["sleep", "601"]\ninit = true\n[services.b]'))
+    out = stack.cli("up", "-d", check=True)
+    assert f"recreate {stack.name}-a-1" in out.stderr
+    after = {n: r["pid"] for n, r in stack.ps().items()}
+    assert after[f"{stack.name}-b-1"] == pids[f"{stack.name}-b-1"]
+    assert after[f"{stack.name}-a-1"] != pids[f"{stack.name}-a-1"]
+    stack.cli("scale", "b=3", check=True)
+    assert {r["replica"] for r in stack.ps().values() if r["service"] == "b"} == {1, 2, 3}
+
+
+def test_exec_runs_inside_with_the_service_user_env_and_cwd(stack):
+    stack.write('[services.s]\nimage = "py"\ncommand = ["sleep", "600"]\ninit = true\nuser = "65534"\n'
+                'workdir = "/tmp"\nenvironment = { GREETING = "hi" }\n')
+    stack.cli("up", "-d", check=True)
+    out = stack.cli("exec", "s", "sh", "-c", 'id -u; pwd; echo $GREETING; hostname; ls /proc | grep -c "^[0-9]"; exit 3')
+    assert out.returncode == 3
+    lines = out.stdout.split()
+    assert lines[:4] == ["65534", "/tmp", "hi", "s"]
+    assert int(lines[4]) <= 5                                  # the container's pid namespace
+
+
+def test_no_leaks_over_repeated_up_down(stack):
+    stack.write(f'[services.web]\nimage = "py"\ncommand = {HTTP}\ninit = true\nports = ["{free_port()}:8000"]\n')
+    links, tables = host_links(), envtool_tables()
+    for _ in range(5):
+        stack.cli("up", "-d", check=True)
+        stack.cli("down", check=True)
+    assert host_links() == links and envtool_tables() == tables
+    with open("/proc/self/mounts") as f:
+        assert "envtool" not in f.read()
+    assert not subprocess.run(["pgrep", "-f", "http.server 8000"], capture_output=True).stdout
