@@ -67,6 +67,12 @@ def check_depends_on(p: Project, d: FsPath) -> Iterator[Problem]:
                 near = nearest(dep, p.services)
                 yield (("services", name, "depends_on", dep), f"unknown service {dep!r}",
                        f'did you mean "{near}"?' if near else None)
+        for dep, cond in svc.depends_on.items():
+            target = p.services.get(dep)
+            if cond.value == "healthy" and target is not None and (
+                    target.healthcheck is None or target.healthcheck.disable):
+                yield (("services", name, "depends_on", dep), f"waits for {dep!r} to be healthy, but {dep!r} "
+                       "has no healthcheck", f"add a healthcheck to services.{dep}, or use \"started\"")
     cycle = _find_cycle({n: list(s.depends_on) for n, s in p.services.items()})
     if cycle:
         yield (("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(cycle), None)

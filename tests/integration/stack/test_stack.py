@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -153,7 +154,7 @@ def test_projects_are_isolated(tmp_path, envtool_env, py_image, leak_check):
         a_ip = a.ps()[f"{a.name}-web-1"]["ip"]
         assert a_ip.rsplit(".", 1)[0] != b_ip.rsplit(".", 1)[0]        # separate subnets
         probe = "import sys, urllib.request as u\ntry:\n    u.urlopen(sys.argv[1], timeout=1); print('reached')\nexcept Exception as e:\n    print('blocked', type(e).__name__)\n"
-        own = a.cli("exec", "web", "python3", "-c", probe, f"http://web:8000/").stdout
+        own = a.cli("exec", "web", "python3", "-c", probe, "http://web:8000/").stdout
         other = a.cli("exec", "web", "python3", "-c", probe, f"http://{b_ip}:8000/").stdout
         assert own.strip() == "reached"
         assert other.startswith("blocked")
@@ -231,10 +232,67 @@ def test_exec_runs_inside_with_the_service_user_env_and_cwd(stack):
 def test_no_leaks_over_repeated_up_down(stack):
     stack.write(f'[services.web]\nimage = "py"\ncommand = {HTTP}\ninit = true\nports = ["{free_port()}:8000"]\n')
     links, tables = host_links(), envtool_tables()
-    for _ in range(5):
+    for _ in range(20):
         stack.cli("up", "-d", check=True)
         stack.cli("down", check=True)
     assert host_links() == links and envtool_tables() == tables
     with open("/proc/self/mounts") as f:
         assert "envtool" not in f.read()
     assert not subprocess.run(["pgrep", "-f", "http.server 8000"], capture_output=True).stdout
+
+
+def test_works_when_the_host_forward_policy_is_drop(stack):
+    """Docker sets the FORWARD policy of iptables(-nft) to DROP; br_netfilter sends bridged traffic
+    through it.  envtool inserts its own accept rules there and removes them on down."""
+    if subprocess.run(["nft", "list", "chain", "ip", "filter", "FORWARD"], capture_output=True).returncode == 0:
+        pytest.skip("this host already has an ip filter FORWARD chain; not touching it")
+    subprocess.run(["nft", "-f", "-"], check=True, text=True, input=(
+        "table ip filter {\n chain FORWARD { type filter hook forward priority 0; policy drop; }\n}\n"))
+    try:
+        port = free_port()
+        stack.write(f"""
+[services.web]
+image = "py"
+command = {HTTP}
+ports = ["{port}:8000"]
+init = true
+healthcheck = {HEALTH}
+
+[services.client]
+image = "py"
+command = ["sleep", "600"]
+init = true
+""")
+        stack.cli("up", "-d", check=True)
+        probe = "import urllib.request as u; print(u.urlopen('http://web:8000', timeout=2).status)"
+        assert stack.cli("exec", "client", "python3", "-c", probe, check=True).stdout.strip() == "200"
+        assert "Directory listing" in http_get(port)
+        rules = subprocess.run(["nft", "list", "chain", "ip", "filter", "FORWARD"], capture_output=True,
+                               text=True).stdout
+        assert f"envtool:{stack.name}" in rules
+        stack.cli("down", check=True)
+        rules = subprocess.run(["nft", "list", "chain", "ip", "filter", "FORWARD"], capture_output=True,
+                               text=True).stdout
+        assert f"envtool:{stack.name}" not in rules
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", "filter"], capture_output=True)
+
+
+def test_attached_up_streams_prefixed_logs_and_ctrl_c_stops_the_stack(stack):
+    stack.write('[services.talker]\nimage = "py"\ninit = true\n'
+                'command = ["sh", "-c", "echo hello-from-talker; sleep 600"]\n')
+    p = subprocess.Popen([sys.executable, "-m", "envtool", "-C", str(stack.dir), "up"], env=stack.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline and "hello-from-talker" not in line:
+            line = p.stdout.readline()
+        assert line.strip() == "talker-1 | hello-from-talker"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=30) == 0
+        assert stack.ps() == {}
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()

@@ -62,3 +62,9 @@ def test_watch_rule_checks(load_error, tmp_path):
     (tmp_path / "app").mkdir()
     e = load_error(BASE + '[services.web.develop]\nwatch = [{ path = "app", action = "sync" }]\n')
     assert "needs an absolute target" in e.message
+
+
+def test_healthy_condition_needs_a_healthcheck(load_error):
+    e = load_error(BASE + 'depends_on = { db = "healthy" }\n[services.db]\nimage = "py"\n')
+    assert e.key == "services.web.depends_on.db"
+    assert "has no healthcheck" in e.message

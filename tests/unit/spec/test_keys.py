@@ -32,7 +32,7 @@ def test_environment_list_and_table(project):
 
 def test_depends_on_and_enums(project):
     p = project(BASE + 'depends_on = { db = "healthy" }\nrestart = "on-failure"\n'
-                '[services.db]\nimage = "py"\n')
+                '[services.db]\nimage = "py"\nhealthcheck = { command = ["true"] }\n')
     web = p.project.services["web"]
     assert web.depends_on == {"db": Condition.healthy}
     assert web.restart is RestartPolicy.on_failure
