@@ -268,6 +268,7 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
     lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)               # two `up`s in one project take turns
+        control.start(str(open_store().root), loaded.name, paths)    # it starts while we build
         desired = desired_stack(loaded, reporter, scale, services)
         if services:                                   # keep the services not named as they are
             recorded = _recorded_specs(paths)

@@ -86,7 +86,8 @@ class DnsServer:
     not the project's (then the query is forwarded)."""
 
     def __init__(self, address: str, lookup: Callable[[str], list[str] | None],
-                 upstreams: list[str] | None = None, port: int = 53) -> None:
+                 upstreams: list[str] | None = None, port: int = 53, upstream_port: int = 53) -> None:
+        self.upstream_port = upstream_port
         self.lookup = lookup
         self.upstreams = upstreams if upstreams is not None else host_resolvers()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -135,7 +136,7 @@ class DnsServer:
         self.pending[new_id] = (peer, q.id, time.monotonic())
         packet = struct.pack("!H", new_id) + data[2:]
         try:
-            self.upstream.sendto(packet, (self.upstreams[0], 53))
+            self.upstream.sendto(packet, (self.upstreams[0], self.upstream_port))
         except OSError:
             self.pending.pop(new_id, None)
             self._send(struct.pack("!HH", q.id, 0x8180 | RCODE_SERVFAIL) + data[4:], peer)

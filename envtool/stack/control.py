@@ -36,7 +36,16 @@ def running(paths: Paths) -> bool:
 
 
 def ensure(store_root: str, project: str, paths: Paths, timeout: float = 10.0) -> None:
-    if running(paths) and paths.socket.exists():
+    """Start the supervisor unless one runs, and wait until it answers."""
+    if not (running(paths) and paths.socket.exists()):
+        start(store_root, project, paths)
+    wait(project, paths, timeout)
+
+
+def start(store_root: str, project: str, paths: Paths) -> None:
+    """Launch a supervisor in the background without waiting for it (a second one exits at once:
+    the lock decides)."""
+    if running(paths):
         return
     paths.root.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
@@ -51,6 +60,9 @@ def ensure(store_root: str, project: str, paths: Paths, timeout: float = 10.0) -
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
+
+
+def wait(project: str, paths: Paths, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if paths.socket.exists() and running(paths):

@@ -103,6 +103,7 @@ class ProjectNetwork:
         for p in ports:
             kind = socket.SOCK_STREAM if p.protocol == "tcp" else socket.SOCK_DGRAM
             s = socket.socket(socket.AF_INET, kind)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # TIME_WAIT is not "in use"
             try:
                 s.bind((p.host_ip or "0.0.0.0", p.host_port))
             except OSError as e:

@@ -41,6 +41,7 @@ from envtool.stack.plan import plan_up
 from envtool.stack.spec import ContainerSpec, StackSpec, container_from_json, stack_from_json, to_json
 
 LOG_MAX = 10 * 1024 * 1024
+STARTING_PROBE = 0.1           # seconds between healthchecks until the first success
 RUNNING = ("starting", "running", "healthy", "unhealthy")
 
 
@@ -383,7 +384,7 @@ class Supervisor:
         m.health = HealthState(spec.health.retries, spec.health.start_period) if spec.health else None
         self.sel.register(m.container.pidfd, selectors.EVENT_READ, lambda fd, m=m: self._on_exit(m))
         if spec.health:
-            self._at(min(spec.health.interval, 0.25), lambda m=m, c=m.container: self._probe(m, c))
+            self._at(min(spec.health.interval, STARTING_PROBE / 2), lambda m=m, c=m.container: self._probe(m, c))
         self._save()
         self._log(f"{spec.name}: started pid {m.container.pid} at {m.address}")
 
@@ -509,7 +510,8 @@ class Supervisor:
         self._advance()
         hc = m.spec.health
         assert hc is not None
-        interval = hc.interval if m.status != "starting" else min(hc.interval, 0.5)
+        # while starting, probe often (Compose's start_interval) so dependants wait as little as possible
+        interval = hc.interval if m.status != "starting" else min(hc.interval, STARTING_PROBE)
         c = m.container
         self._at(interval, lambda m=m, c=c: self._probe(m, c) if c is not None else None)
 
@@ -698,6 +700,8 @@ def _bpf(store: Store, caps: tuple[str, ...]) -> bytes:
 
 def run_daemon(store_root: str, project: str) -> None:
     """Body of the detached supervisor process."""
+    import pyroute2  # noqa: F401,TID251 - warm the ~100 ms import while the CLI is still building
+
     sup = Supervisor(store_root, project)
     try:
         sup.serve()
