@@ -19,6 +19,18 @@ def _iproute() -> Any:
     return IPRoute()
 
 
+def warm() -> None:
+    """Import pyroute2 ahead of need (the supervisor does it while the CLI is still building)."""
+    _iproute_module()
+
+
+def _iproute_module() -> None:
+    try:
+        import pyroute2  # noqa: F401
+    except ImportError:
+        pass
+
+
 @contextmanager
 def _translate(what: str) -> Iterator[None]:
     try:

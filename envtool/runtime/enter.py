@@ -97,8 +97,10 @@ def _middle(spec: EnterSpec, ns_fds: list[tuple[int, int]], report: int, console
 
 
 def _inner(spec: EnterSpec, report: int, console_fd: int | None, sc: Syscalls) -> NoReturn:
-    step = "user"
+    step = "session"
     try:
+        sc.setsid()                   # a session of its own, so the pty can become its terminal
+        step = "user"
         user = resolve_user(spec.user, sc.read_text("/etc/passwd"), sc.read_text("/etc/group"))
         if console_fd is not None:
             step = "console"

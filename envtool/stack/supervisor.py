@@ -700,7 +700,9 @@ def _bpf(store: Store, caps: tuple[str, ...]) -> bytes:
 
 def run_daemon(store_root: str, project: str) -> None:
     """Body of the detached supervisor process."""
-    import pyroute2  # noqa: F401,TID251 - warm the ~100 ms import while the CLI is still building
+    from envtool.network.netlink import warm
+
+    warm()                       # the ~100 ms pyroute2 import overlaps the CLI's build check
 
     sup = Supervisor(store_root, project)
     try:
