@@ -170,8 +170,9 @@ def main() -> None:
 
 
 def write_section(path: Path, out: dict) -> None:
-    begin, end = "<!-- stack:begin -->", "<!-- stack:end -->"
-    lines = [begin, f"Measured {out['date']}; medians (min–max) over the runs shown, after one warm-up.", "",
+    from report import replace_section
+
+    lines = [f"Measured {out['date']}; medians (min–max) over the runs shown, after one warm-up.", "",
              "| tool | up -d returns | ready (port answers) | down | runs |", "|---|---:|---:|---:|---:|"]
     for name, r in out["results"].items():
         if "error" in r:
@@ -179,13 +180,8 @@ def write_section(path: Path, out: dict) -> None:
             continue
         cell = [f"{r[k]['median']:.2f} s ({r[k]['min']:.2f}–{r[k]['max']:.2f})" for k in ("up_s", "ready_s", "down_s")]
         lines.append(f"| {name} | {' | '.join(cell)} | {r['runs']} |")
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items()), end]
-    text = path.read_text()
-    if begin in text:
-        text = text[:text.index(begin)] + "\n".join(lines) + text[text.index(end) + len(end):]
-    else:
-        text += "\n" + "\n".join(lines) + "\n"
-    path.write_text(text)
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items())]
+    replace_section(path, "stack", lines)
 
 
 if __name__ == "__main__":

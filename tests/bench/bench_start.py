@@ -159,8 +159,9 @@ def main() -> None:
 
 
 def write_section(path: Path, out: dict) -> None:
-    lines = ["<!-- start-latency:begin -->",
-             f"Measured {out['date']} on {out['machine']}, kernel {out['versions']['kernel']}, "
+    from report import replace_section
+
+    lines = [f"Measured {out['date']} on {out['machine']}, kernel {out['versions']['kernel']}, "
              f"Python {out['versions']['python']}; {next(iter(out['results'].values())).get('runs')} runs each "
              "after 2 warm-ups.", "",
              "| runtime | median | min | max |", "|---|---:|---:|---:|"]
@@ -169,15 +170,8 @@ def write_section(path: Path, out: dict) -> None:
             lines.append(f"| {name} | failed: {r['error']} | | |")
         else:
             lines.append(f"| {name} | {r['median_ms']} ms | {r['min_ms']} ms | {r['max_ms']} ms |")
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items() if k != "kernel"),
-              "<!-- start-latency:end -->"]
-    text = path.read_text() if path.exists() else ""
-    begin, end = "<!-- start-latency:begin -->", "<!-- start-latency:end -->"
-    if begin in text:
-        text = text[:text.index(begin)] + "\n".join(lines) + text[text.index(end) + len(end):]
-    else:
-        text += "\n" + "\n".join(lines) + "\n"
-    path.write_text(text)
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items() if k != "kernel")]
+    replace_section(path, "start-latency", lines)
 
 
 if __name__ == "__main__":

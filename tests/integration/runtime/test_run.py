@@ -135,24 +135,11 @@ def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(envtool_env
 
 
 def test_tty(envtool_env, py_image, leak_check):
-    import pty
+    from tests.integration.helpers import run_in_pty
 
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe(sys.executable, [sys.executable, "-m", "envtool", "run", "-t", py_image, "python3", "-c",
-                                    "import os, sys; print('tty', os.isatty(0), os.ttyname(1))"], envtool_env)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0
+    code, out = run_in_pty([sys.executable, "-m", "envtool", "run", "-t", py_image, "python3", "-c",
+                            "import os, sys; print('tty', os.isatty(0), os.ttyname(1))"], envtool_env)
+    assert code == 0, out
     assert b"tty True /dev/pts/0" in out
 
 

@@ -306,25 +306,11 @@ def test_attached_up_streams_prefixed_logs_and_ctrl_c_stops_the_stack(stack):
 
 
 def test_exec_with_a_tty(stack):
-    import pty
+    from tests.integration.helpers import run_in_pty
 
     stack.write('[services.s]\nimage = "py"\ncommand = ["sleep", "600"]\ninit = true\n')
     stack.cli("up", "-d", check=True)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe(sys.executable, [sys.executable, "-m", "envtool", "-C", str(stack.dir), "exec", "-t", "s",
-                                    "python3", "-c", "import os; print('tty', os.isatty(0), os.ttyname(1))"],
-                   stack.env)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, out
+    code, out = run_in_pty([sys.executable, "-m", "envtool", "-C", str(stack.dir), "exec", "-t", "s", "python3",
+                            "-c", "import os; print('tty', os.isatty(0), os.ttyname(1))"], stack.env)
+    assert code == 0, out
     assert b"tty True /dev/pts/" in out
