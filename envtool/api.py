@@ -340,6 +340,7 @@ def down(file: str | None = None, directory: str | None = None, volumes: bool = 
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         did = bool(state.load(paths)) or control.running(paths)
+        stop_watch_daemon(paths)
         if did:
             control.ensure(str(open_store().root), name, paths)
             _stream(paths, {"op": "down", "volumes": volumes}, on_event)
@@ -406,6 +407,9 @@ def log_files(file: str | None = None, directory: str | None = None, services: l
         if services and rec.get("service") not in services:
             continue
         out.append((name, paths.log(name)))
+    watch_log = paths.log(f"{paths.root.name}-watch")
+    if watch_log.exists() and (not services or "watch" in services):
+        out.append((f"{paths.root.name}-watch", watch_log))
     if services and not out:
         raise SpecError(f"no running containers for {', '.join(services)}")
     return out
@@ -441,3 +445,128 @@ def exec_spec(service: str, argv: list[str], file: str | None = None, directory:
     return EnterSpec(rec["pid"], tuple(argv), tuple(env_map.items()), workdir or spec.workdir,
                      spec.user if user is None else user, frozenset(spec.capabilities),
                      tuple(cg.procs_files()), bpf_for(spec.capabilities, str(open_store().cache_dir / "seccomp")))
+
+
+# ---- the development loop ------------------------------------------------------------------------
+class StackHooks:
+    """What the watcher may do to a running stack (devloop.watch.Hooks)."""
+
+    def __init__(self, file: str | None, directory: str | None, env: str | None, echo: bool) -> None:
+        self.file, self.directory, self.env, self.echo = file, directory, env, echo
+        self.name = project_name(file, directory)
+        self.paths = _paths(self.name)
+
+    def _running(self, service: str) -> list[dict[str, Any]]:
+        from envtool.stack import state
+
+        recs = (state.load(self.paths).get("containers") or {}).values()
+        return [r for r in recs if r.get("service") == service and state.alive(r.get("pid"), r.get("start_time"))]
+
+    def replicas(self, service: str) -> list[tuple[int, str]]:
+        return [(r["pid"], r["spec"]["user"]) for r in self._running(service)]
+
+    def restart(self, service: str) -> None:
+        control_services("restart", [service], self.file, self.directory)
+
+    def rebuild(self, service: str) -> None:
+        up(self.file, self.directory, self.env, services=[service])
+
+    def exec(self, service: str, argv: tuple[str, ...]) -> int:
+        from envtool.runtime import enter, ipc
+
+        code = 0
+        for r in self._running(service):
+            spec = exec_spec(service, list(argv), self.file, self.directory, r["spec"]["replica"])
+            devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                pid, report = enter.spawn(spec, stdio=(devnull, devnull, devnull))
+            finally:
+                os.close(devnull)
+            failure = ipc.receive(report)
+            os.close(report)
+            _, status = os.waitpid(pid, 0)
+            if failure is not None:
+                raise failure.to_error(r["spec"]["name"])
+            code = code or os.waitstatus_to_exitcode(status)
+        return code
+
+    def log(self, text: str) -> None:
+        import sys
+        import time
+
+        line = f"[watch] {text}"
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.log(f"{self.name}-watch"), "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+        if self.echo:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+
+def watcher(file: str | None = None, directory: str | None = None, env: str | None = None,
+            echo: bool = True) -> Any:
+    """A Watcher for the project's develop.watch rules, acting on its running stack."""
+    from envtool.devloop.watch import Watcher, rules_for
+
+    loaded = load_project(file, directory, env)
+    rules = rules_for(loaded.project, str(loaded.directory))
+    if not rules:
+        raise SpecError("no service has develop.watch rules",
+                        hint='add [services.NAME.develop] watch = [{ path = "...", action = "sync+restart", '
+                             'target = "/app" }]', location=None)
+    return Watcher(rules, str(loaded.directory), StackHooks(file, directory, env, echo))
+
+
+def start_watch_daemon(file: str | None = None, directory: str | None = None, env: str | None = None) -> None:
+    """`up -d --watch`: a detached watcher for the project (stopped by `down`)."""
+    import signal
+    import sys
+
+    w = watcher(file, directory, env, echo=False)
+    paths = _paths(w.hooks.name)
+    stop_watch_daemon(paths)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for n in (0, 1, 2):
+                os.dup2(devnull, n)
+            from envtool.stack.state import proc_start_time
+
+            (paths.root / "watch.pid").write_text(f"{os.getpid()} {proc_start_time(os.getpid())}")
+            stop: list[int] = []
+            signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
+            try:
+                w.initial_sync()
+                w.run(should_stop=lambda: bool(stop))
+            except BaseException as e:  # noqa: BLE001 - a detached watcher reports in the stack's log
+                w.hooks.log(f"stopped: {e}")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def stop_watch_daemon(paths: Any) -> None:
+    import signal
+    import time
+
+    from envtool.stack.state import alive
+
+    f = paths.root / "watch.pid"
+    try:
+        pid, start = (int(x) for x in f.read_text().split())
+    except (OSError, ValueError):
+        return
+    if alive(pid, start):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not alive(pid, start):
+                break
+            time.sleep(0.01)
+    f.unlink(missing_ok=True)

@@ -35,6 +35,10 @@ class LogPrinter:
         if name not in dict(self.files):
             self.files.append((name, path))
             self.width = max(self.width, len(self._label(name)))
+            try:
+                self.offsets[name] = path.stat().st_size
+            except OSError:
+                self.offsets[name] = 0
 
     def print_existing(self) -> None:
         for name, path in self.files:

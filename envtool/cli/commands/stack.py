@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
     app.command("start")(start)
     app.command("restart")(restart)
     app.command("scale")(scale)
+    app.command("watch")(watch)
 
 
 def _progress(ev: dict) -> None:
@@ -38,6 +39,7 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
        dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and change nothing."),
        progress: str = typer.Option("auto", "--progress", help="Build progress: auto | plain | quiet."),
        json_: bool = typer.Option(False, "--json", help="Print the final state as JSON (with -d)."),
+       watch_: bool = typer.Option(False, "--watch", "-w", help="Apply develop.watch rules on file changes."),
        ) -> None:
     """Build what is missing and start the stack; attached, stream logs until Ctrl-C (which stops it)."""
     from envtool.cli.progress import reporter
@@ -59,11 +61,14 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
             health = f" ({r['health']})" if r.get("health") else ""
             render.info(f"{r['name']}: {r['status']}{health} {r['ip']} {' '.join(r['ports'])}".rstrip())
     if detach:
+        if watch_:
+            api.start_watch_daemon(ctx.obj.file, ctx.obj.directory, env)
+            render.info("watching for changes (see `envtool logs watch`; `envtool down` stops it)")
         return
-    _attach(ctx)
+    _attach(ctx, env, watch_)
 
 
-def _attach(ctx: typer.Context) -> None:
+def _attach(ctx: typer.Context, env: str | None = None, watch_: bool = False) -> None:
     import signal
 
     from envtool.cli.logs import LogPrinter
@@ -74,7 +79,13 @@ def _attach(ctx: typer.Context) -> None:
     signal.signal(signal.SIGINT, lambda n, f: stop.append(n))
     signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
     printer.print_existing()
-    printer.follow(lambda: bool(stop))
+    if watch_:
+        w = api.watcher(ctx.obj.file, ctx.obj.directory, env, echo=False)
+        printer.add(f"{name}-watch", api._paths(name).log(f"{name}-watch"))
+        w.initial_sync()
+        w.run(poll=printer.poll, should_stop=lambda: bool(stop))
+    else:
+        printer.follow(lambda: bool(stop))
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     render.info("stopping the stack (Ctrl-C again to kill)")
     api.down(ctx.obj.file, ctx.obj.directory)
@@ -200,3 +211,16 @@ def scale(ctx: typer.Context, targets: list[str] = typer.Argument(..., help="SER
     for r in final.get("containers", []):
         if r["service"] in wanted:
             render.info(f"{r['name']}: {r['status']}")
+
+
+def watch(ctx: typer.Context, env: str | None = EnvOpt) -> None:
+    """Apply develop.watch rules to the running stack until Ctrl-C."""
+    import signal
+
+    w = api.watcher(ctx.obj.file, ctx.obj.directory, env, echo=True)
+    stop = []
+    signal.signal(signal.SIGINT, lambda n, f: stop.append(n))
+    signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
+    render.info("watching " + ", ".join(w.roots()) + " (Ctrl-C to stop)")
+    w.initial_sync()
+    w.run(should_stop=lambda: bool(stop))

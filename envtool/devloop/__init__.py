@@ -1,0 +1,1 @@
+"""The development loop: watch rules → batched actions → sync / restart / exec / rebuild."""

@@ -1,0 +1,134 @@
+"""Changed paths × watch rules → one batch of actions per service (pure).
+
+A burst of changes (a `git checkout` touching 500 files) becomes, per service, one sync of every
+changed file followed by at most one restart, exec or rebuild: a rebuild supersedes the rest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+SYNC_ACTIONS = ("sync", "sync+restart", "sync+exec")
+
+
+@dataclass(frozen=True)
+class Rule:
+    service: str
+    path: str                     # absolute host path (file or directory)
+    action: str                   # sync | restart | sync+restart | sync+exec | rebuild
+    target: str | None = None     # absolute container path for sync actions
+    ignore: tuple[str, ...] = ()
+    exec: tuple[str, ...] = ()
+    initial_sync: bool = False
+
+
+@dataclass(frozen=True)
+class FileSync:
+    source: str                   # host path
+    target: str                   # container path
+    deleted: bool = False
+
+
+@dataclass
+class ServiceBatch:
+    service: str
+    files: dict[str, FileSync] = field(default_factory=dict)     # by container path
+    restart: bool = False
+    exec: list[tuple[str, ...]] = field(default_factory=list)
+    rebuild: bool = False
+
+    def empty(self) -> bool:
+        return not (self.files or self.restart or self.exec or self.rebuild)
+
+
+def ignored(rel: str, patterns: Iterable[str]) -> bool:
+    """gitignore-style enough: `*.pyc`, `build/`, `/dist`, `docs/*.md` against the path and each part."""
+    parts = rel.split("/")
+    for raw in patterns:
+        p = raw.strip()
+        if not p or p.startswith("#"):
+            continue
+        anchored = p.startswith("/")
+        p = p.strip("/")
+        if anchored or "/" in p:
+            if fnmatch.fnmatch(rel, p) or rel.startswith(p + "/"):
+                return True
+        elif any(fnmatch.fnmatch(part, p) for part in parts):
+            return True
+    return False
+
+
+def read_ignore_files(project_dir: str) -> list[str]:
+    out: list[str] = []
+    for name in (".gitignore", ".envtoolignore"):
+        try:
+            with open(os.path.join(project_dir, name)) as f:
+                out += [line.rstrip("\n") for line in f]
+        except OSError:
+            continue
+    return out
+
+
+def match(rule: Rule, path: str, project_patterns: list[str], project_dir: str) -> str | None:
+    """The path relative to the rule's root ("." for the root itself) when the rule applies."""
+    root = rule.path.rstrip("/")
+    if path == root:
+        rel = "."
+    elif path.startswith(root + "/"):
+        rel = path[len(root) + 1:]
+        if ignored(rel, rule.ignore):
+            return None
+    else:
+        return None
+    if ignored(os.path.relpath(path, project_dir), project_patterns):
+        return None
+    return rel
+
+
+def plan(changes: Iterable[tuple[str, str]], rules: list[Rule], project_dir: str,
+         project_patterns: list[str]) -> list[ServiceBatch]:
+    """changes: (kind, absolute path) with kind in added | modified | deleted."""
+    batches: dict[str, ServiceBatch] = {}
+    for kind, path in changes:
+        for rule in rules:
+            rel = match(rule, path, project_patterns, project_dir)
+            if rel is None:
+                continue
+            b = batches.setdefault(rule.service, ServiceBatch(rule.service))
+            if rule.action == "rebuild":
+                b.rebuild = True
+                continue
+            if rule.action in SYNC_ACTIONS and rule.target:
+                target = rule.target if rel == "." else os.path.join(rule.target, rel)
+                b.files[target] = FileSync(path, target, deleted=(kind == "deleted"))
+            if rule.action in ("restart", "sync+restart"):
+                b.restart = True
+            if rule.action == "sync+exec" and rule.exec not in b.exec:
+                b.exec.append(rule.exec)
+    out = []
+    for b in batches.values():
+        if b.rebuild:                      # a rebuild recreates the service: nothing else matters
+            b.files, b.restart, b.exec = {}, False, []
+        if not b.empty():
+            out.append(b)
+    return sorted(out, key=lambda b: b.service)
+
+
+def initial(rules: list[Rule], project_dir: str, project_patterns: list[str]) -> list[ServiceBatch]:
+    """Every file under rules with initial_sync, as one sync batch per service."""
+    changes = []
+    for rule in rules:
+        if not (rule.initial_sync and rule.action in SYNC_ACTIONS):
+            continue
+        if os.path.isfile(rule.path):
+            changes.append(("added", rule.path))
+            continue
+        for dirpath, _, files in os.walk(rule.path):
+            changes += [("added", os.path.join(dirpath, f)) for f in files]
+    batches = plan(changes, [r for r in rules if r.initial_sync], project_dir, project_patterns)
+    for b in batches:
+        b.restart, b.exec = False, []
+    return batches

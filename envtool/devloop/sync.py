@@ -1,0 +1,101 @@
+"""Copy changed files into running containers, through the container's own root.
+
+Paths are resolved inside `/proc/<pid>/root` with openat2(RESOLVE_IN_ROOT), so a symlink in the
+container cannot redirect a write to the host.  Files are written to a temporary name and renamed
+into place, owned by the container's user with the source file's mode.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+
+from envtool.devloop.rules import FileSync
+from envtool.errors import SyscallError
+from envtool.runtime.syscalls import O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, mkdirs_in_root, openat2
+from envtool.runtime.users import UnknownUser, resolve_user
+
+FLAGS = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+
+
+def _read_in_root(root_fd: int, path: str) -> str:
+    try:
+        fd = openat2(root_fd, path.lstrip("/"), os.O_RDONLY, FLAGS)
+    except SyscallError:
+        return ""
+    with os.fdopen(fd, "r", errors="replace") as f:
+        return f.read()
+
+
+def container_owner(root_fd: int, user: str) -> tuple[int, int]:
+    try:
+        u = resolve_user(user, _read_in_root(root_fd, "/etc/passwd"), _read_in_root(root_fd, "/etc/group"))
+    except UnknownUser:
+        return 0, 0
+    return u.uid, u.gid
+
+
+def sync_into(pid: int, user: str, files: list[FileSync]) -> int:
+    """Apply the changes to the container whose PID 1 is `pid`; returns how many were applied."""
+    root_fd = os.open(f"/proc/{pid}/root", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        uid, gid = container_owner(root_fd, user)
+        done = 0
+        for f in files:
+            parent, _, name = f.target.rstrip("/").rpartition("/")
+            if f.deleted or not os.path.exists(f.source):
+                done += _delete(root_fd, parent, name)
+            elif os.path.isfile(f.source):
+                _write(root_fd, parent, name, f.source, uid, gid)
+                done += 1
+        return done
+    finally:
+        os.close(root_fd)
+
+
+def _delete(root_fd: int, parent: str, name: str) -> int:
+    try:
+        pfd = openat2(root_fd, parent.lstrip("/") or ".", O_PATH | os.O_DIRECTORY, FLAGS)
+    except SyscallError:
+        return 0
+    try:
+        try:
+            os.unlink(name, dir_fd=pfd)
+        except IsADirectoryError:
+            shutil.rmtree(f"/proc/self/fd/{pfd}/{name}")
+        except FileNotFoundError:
+            return 0
+        return 1
+    finally:
+        os.close(pfd)
+
+
+def _write(root_fd: int, parent: str, name: str, source: str, uid: int, gid: int) -> None:
+    real = mkdirs_in_root(root_fd, parent.lstrip("/"))
+    pfd = openat2(root_fd, real, O_PATH | os.O_DIRECTORY, FLAGS)
+    tmp = f".{name}.envtool-sync"
+    try:
+        st = os.stat(source)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+        try:
+            with open(source, "rb") as src:
+                while block := src.read(1 << 20):
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd, view):]
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, st.st_mode & 0o7777 & ~0o6000)
+        finally:
+            os.close(fd)
+        os.rename(tmp, name, src_dir_fd=pfd, dst_dir_fd=pfd)
+    except OSError as e:
+        try:
+            os.unlink(tmp, dir_fd=pfd)
+        except OSError:
+            pass
+        if e.errno == errno.EROFS:
+            raise SyscallError("sync", f"{parent}/{name}", e.errno, hint="the service has read_only = true") from None
+        raise SyscallError("sync", f"{parent}/{name}", e.errno or 0) from None
+    finally:
+        os.close(pfd)
