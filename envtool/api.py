@@ -539,17 +539,28 @@ def start_watch_daemon(file: str | None = None, directory: str | None = None, en
                 os.dup2(devnull, n)
             from envtool.stack.state import proc_start_time
 
-            (paths.root / "watch.pid").write_text(f"{os.getpid()} {proc_start_time(os.getpid())}")
+            def ready() -> None:                     # the first wake-up comes once watches are set
+                pid_file = paths.root / "watch.pid"
+                if not pid_file.exists():
+                    pid_file.write_text(f"{os.getpid()} {proc_start_time(os.getpid())}")
+
             stop: list[int] = []
             signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
             try:
                 w.initial_sync()
-                w.run(should_stop=lambda: bool(stop))
+                w.run(poll=ready, should_stop=lambda: bool(stop))
             except BaseException as e:  # noqa: BLE001 - a detached watcher reports in the stack's log
                 w.hooks.log(f"stopped: {e}")
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
+    import time
+
+    deadline = time.monotonic() + 10
+    while not (paths.root / "watch.pid").exists():        # return once it is watching
+        if time.monotonic() > deadline:
+            raise SpecError("the watcher did not start", hint="see `envtool logs watch`")
+        time.sleep(0.01)
 
 
 def stop_watch_daemon(paths: Any) -> None:

@@ -103,7 +103,7 @@ def plan(changes: Iterable[tuple[str, str]], rules: list[Rule], project_dir: str
                 continue
             if rule.action in SYNC_ACTIONS and rule.target:
                 target = rule.target if rel == "." else os.path.join(rule.target, rel)
-                b.files[target] = FileSync(path, target, deleted=(kind == "deleted"))
+                b.files[target] = FileSync(path, target, deleted=not os.path.exists(path))
             if rule.action in ("restart", "sync+restart"):
                 b.restart = True
             if rule.action == "sync+exec" and rule.exec not in b.exec:

@@ -44,7 +44,9 @@ def sync_into(pid: int, user: str, files: list[FileSync]) -> int:
         done = 0
         for f in files:
             parent, _, name = f.target.rstrip("/").rpartition("/")
-            if f.deleted or not os.path.exists(f.source):
+            # the disk decides, not the event: a set of events may hold "deleted" and "added" for
+            # one path (git replaces files), in no particular order
+            if not os.path.exists(f.source):
                 done += _delete(root_fd, parent, name)
             elif os.path.isfile(f.source):
                 _write(root_fd, parent, name, f.source, uid, gid)

@@ -17,6 +17,9 @@ from envtool.devloop import rules as R
 from envtool.devloop.sync import sync_into
 from envtool.errors import EnvtoolError, HostError
 
+QUIET = 50          # ms without changes that ends a batch (a git checkout writes faster than that)
+QUIET_MAX = 2000    # ms after which a batch is acted on even if changes keep coming
+
 
 class Hooks(Protocol):
     def replicas(self, service: str) -> list[tuple[int, str]]: ...     # (pid, user) of running replicas
@@ -85,7 +88,7 @@ class Watcher:
         force_polling = False
         while not should_stop():
             try:
-                for changes in watchfiles.watch(*self.roots(), watch_filter=None, debounce=300, step=20,
+                for changes in watchfiles.watch(*self.roots(), watch_filter=None, debounce=QUIET_MAX, step=QUIET,
                                                 rust_timeout=100, yield_on_timeout=True, force_polling=force_polling,
                                                 poll_delay_ms=300, raise_interrupt=False):
                     poll()

@@ -40,6 +40,11 @@ def _translate(what: str) -> Iterator[None]:
         raise HostError(f"{what}: {e}" + (f" (netlink error {code})" if code else "")) from None
 
 
+def mac_for(address: str) -> str:
+    """02:42:<the four address bytes>: locally administered, unicast, stable for the address."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(address).packed)
+
+
 class Netlink:
     """A netlink socket bound to the network namespace it was opened in."""
 
@@ -71,12 +76,15 @@ class Netlink:
             self.ipr.link("del", index=idx)
             return True
 
-    def add_veth(self, host_if: str, bridge: str, netns_fd: int, peer: str = "eth0") -> None:
-        """veth pair with the peer created directly in the container's netns, host side enslaved."""
+    def add_veth(self, host_if: str, bridge: str, netns_fd: int, address: str, peer: str = "eth0") -> None:
+        """veth pair with the peer created directly in the container's netns, host side enslaved.
+        The peer's MAC is derived from its IPv4 address (as Docker does), so a restarted container
+        keeps it and its neighbours' ARP caches stay right."""
         with _translate(f"create veth {host_if}"):
             if self.index(host_if) is not None:
                 self.ipr.link("del", index=self.index(host_if))
-            self.ipr.link("add", ifname=host_if, kind="veth", peer={"ifname": peer, "net_ns_fd": netns_fd})
+            self.ipr.link("add", ifname=host_if, kind="veth",
+                          peer={"ifname": peer, "net_ns_fd": netns_fd, "address": mac_for(address)})
             self.ipr.link("set", index=self.index(host_if), master=self.index(bridge), state="up")
 
     def configure_inside(self, ifname: str, address: str, prefix: int, gateway: str) -> None:

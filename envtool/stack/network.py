@@ -84,7 +84,7 @@ class ProjectNetwork:
         address = self.allocator.allocate(container)
         fd, inner = new_netns(Netlink)
         try:
-            self.host.add_veth(veth_name(self.project, container), self.bridge, fd)
+            self.host.add_veth(veth_name(self.project, container), self.bridge, fd, address)
             inner.configure_inside("eth0", address, self.subnet.prefixlen, self.gateway)
         except BaseException:
             os.close(fd)

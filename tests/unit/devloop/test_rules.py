@@ -20,7 +20,7 @@ def test_a_burst_becomes_one_batch_per_service(tmp_path):
     batches = {b.service: b for b in plan(changes, rs, str(tmp_path), [])}
     assert set(batches) == {"web", "worker"}
     web = batches["web"]
-    assert web.restart and len(web.files) == 501 and web.files["/app/gone.py"].deleted
+    assert web.restart and len(web.files) == 501 and web.files["/app/gone.py"].deleted   # not on disk
     assert "/app/x.pyc" not in web.files                     # the rule's ignore
     assert batches["worker"].exec == [("touch", "/tmp/reload")] and not batches["worker"].restart
 
