@@ -90,9 +90,10 @@ def match(rule: Rule, path: str, project_patterns: list[str], project_dir: str) 
 
 def plan(changes: Iterable[tuple[str, str]], rules: list[Rule], project_dir: str,
          project_patterns: list[str]) -> list[ServiceBatch]:
-    """changes: (kind, absolute path) with kind in added | modified | deleted."""
+    """changes: (kind, absolute path); the kind is informative only — whether a path was deleted
+    is read from the disk, since one batch may report a path both deleted and added."""
     batches: dict[str, ServiceBatch] = {}
-    for kind, path in changes:
+    for _kind, path in changes:
         for rule in rules:
             rel = match(rule, path, project_patterns, project_dir)
             if rel is None:
