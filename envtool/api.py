@@ -73,12 +73,13 @@ def open_store() -> Store:
 
 # ---- images ------------------------------------------------------------------------------------
 def build(file: str | None = None, directory: str | None = None, images: list[str] | None = None,
-          reporter: Any = None) -> list[Any]:
-    """Build the project's image recipes (all, or the named ones); returns BuildResults."""
+          reporter: Any = None, env: str | None = None, locked: bool = False,
+          notes: list[str] | None = None) -> list[Any]:
+    """Build the project's image recipes (all, or the named ones) from envtool.lock; returns
+    BuildResults."""
     from envtool.errors import ImageNotFound
-    from envtool.image.build import Builder
 
-    loaded = load_project(file, directory)
+    loaded = load_project(file, directory, env)
     recipes = loaded.project.images
     names = images or list(recipes)
     for n in names:
@@ -89,8 +90,56 @@ def build(file: str | None = None, directory: str | None = None, images: list[st
             raise ImageNotFound(f"no image recipe named {n!r} in {loaded.file}",
                                 hint=f'did you mean "{near}"?' if near else None)
     check_host(need_overlay=False)
-    builder = Builder(open_store(), loaded.name, loaded.directory, recipes, reporter)
-    return [builder.build(n) for n in names]
+    results = _locked_build(loaded, names, reporter, locked or _strict_env(env), notes)
+    return [results[n] for n in names]
+
+
+def _strict_env(env: str | None) -> bool:
+    """Outside development, a missing or mismatched lock is an error, never updated."""
+    return env is not None and env not in ("dev", "development", "local")
+
+
+def _locked_build(loaded: Any, names: list[str], reporter: Any, strict: bool,
+                  notes: list[str] | None) -> dict[str, Any]:
+    from envtool.image.resolve import bound_build, lock_path, resolve
+    from envtool.lock import io as lock_io
+
+    notes = notes if notes is not None else []
+    if not names:
+        return {}
+    path = lock_path(loaded.directory)
+    lock = lock_io.read(path)
+    store = open_store()
+    first: dict[str, Any] = {}
+    if lock is None:
+        if strict:
+            raise SpecError(f"no {path.name} in {loaded.directory}", hint="run `envtool lock` and commit the file")
+        lock = resolve(loaded.project, loaded.directory, store, None, None, reporter, refresh=False, built=first)
+        lock_io.write(path, lock)
+        notes.append(f"wrote {path} (no lock file yet: locked what was built)")
+    results, updated = bound_build(loaded.project, loaded.directory, store, lock, names, reporter, strict)
+    for n, r in results.items():            # work done while locking is work done by this build
+        if n in first:
+            r.cached = r.cached and first[n].cached
+    if updated:
+        lock_io.write(path, lock)
+        notes.append(f"updated {path}: " + "; ".join(updated))
+    return results
+
+
+def lock(file: str | None = None, directory: str | None = None, update: list[str] | None = None,
+         reporter: Any = None) -> Any:
+    """Resolve every image recipe (or only `update`) again and write envtool.lock."""
+    from envtool.image.resolve import lock_path, resolve
+    from envtool.lock import io as lock_io
+
+    check_host(need_overlay=False)
+    loaded = load_project(file, directory)
+    path = lock_path(loaded.directory)
+    existing = lock_io.read(path) if update else None
+    new = resolve(loaded.project, loaded.directory, open_store(), update or None, existing, reporter)
+    lock_io.write(path, new)
+    return path, new
 
 
 def list_images() -> list[dict[str, Any]]:
@@ -198,10 +247,9 @@ def _paths(project: str) -> Any:
 
 
 def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | None = None,
-                  services: list[str] | None = None) -> Any:
+                  services: list[str] | None = None, locked: bool = False, notes: list[str] | None = None) -> Any:
     """Build what the services need and return the StackSpec (every replica)."""
     from envtool.errors import ImageNotFound
-    from envtool.image.build import Builder
     from envtool.image.sources.oci_archive import import_archive
     from envtool.spec.checks import is_recipe_ref
     from envtool.stack.convert import stack_spec
@@ -223,14 +271,15 @@ def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | Non
                 todo.extend(project.services[s].depends_on)
         project.services = {k: v for k, v in project.services.items() if k in keep}
     store = open_store()
-    builder = Builder(store, loaded.name, loaded.directory, project.images, reporter)
+    recipes_used = sorted({s.image for s in project.services.values() if is_recipe_ref(s.image)})
+    built = _locked_build(loaded, recipes_used, reporter, locked or _strict_env(loaded.env), notes)
     images, dirs = {}, {}
     for svc in project.services.values():
         ref = svc.image
         if ref in images:
             continue
         if is_recipe_ref(ref):
-            images[ref] = builder.build(ref).image
+            images[ref] = built[ref].image
         elif ref.startswith("oci-archive:"):
             path = ref[len("oci-archive:"):]
             images[ref] = import_archive(path if os.path.isabs(path) else str(loaded.directory / path), store)
@@ -254,7 +303,8 @@ def plan(file: str | None = None, directory: str | None = None, env: str | None 
 
 def up(file: str | None = None, directory: str | None = None, env: str | None = None,
        services: list[str] | None = None, reporter: Any = None, on_event: Any = None,
-       scale: dict[str, int] | None = None) -> dict[str, Any]:
+       scale: dict[str, int] | None = None, locked: bool = False, notes: list[str] | None = None
+       ) -> dict[str, Any]:
     """Build, then have the project's supervisor reconcile the stack; returns the final rows."""
     import fcntl
 
@@ -269,7 +319,7 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)               # two `up`s in one project take turns
         control.start(str(open_store().root), loaded.name, paths)    # it starts while we build
-        desired = desired_stack(loaded, reporter, scale, services)
+        desired = desired_stack(loaded, reporter, scale, services, locked, notes)
         if services:                                   # keep the services not named as they are
             recorded = _recorded_specs(paths)
             names = {c.name for c in desired.containers}
@@ -469,6 +519,18 @@ class StackHooks:
         control_services("restart", [service], self.file, self.directory)
 
     def rebuild(self, service: str) -> None:
+        """Re-resolve the service's recipe when it changed (updating its envtool.lock entry),
+        then rebuild and recreate the service."""
+        from envtool.image.resolve import lock_path
+        from envtool.lock import io as lock_io
+        from envtool.lock.drift import drift
+
+        loaded = load_project(self.file, self.directory, self.env)
+        image = loaded.project.services[service].image
+        current = lock_io.read(lock_path(loaded.directory))
+        if image in loaded.project.images and current is not None and drift(loaded.project.images, current, [image]):
+            lock(self.file, self.directory, update=[image])
+            self.log(f"{service}: recipe {image!r} changed; envtool.lock entry updated")
         up(self.file, self.directory, self.env, services=[service])
 
     def exec(self, service: str, argv: tuple[str, ...]) -> int:

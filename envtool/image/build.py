@@ -68,7 +68,12 @@ def image_tag(project: str, name: str) -> str:
 
 class Builder:
     def __init__(self, store: Store, project: str, directory: Path, recipes: dict[str, ImageRecipe],
-                 reporter: Reporter | None = None) -> None:
+                 reporter: Reporter | None = None, pins: dict[str, dict[str, str]] | None = None,
+                 refresh: frozenset[str] = frozenset()) -> None:
+        """pins: image -> {package: version} from envtool.lock; refresh: images whose Debian base is
+        resolved again instead of taken from the step cache (`envtool lock`)."""
+        self.pins = pins or {}
+        self.refresh = refresh
         self.store = store
         self.project = project
         self.directory = directory
@@ -153,15 +158,16 @@ class Builder:
 
         base = plan.base
         sources = debian.sources_for(base.ref, base.mirror)
-        key = step_key("", base, f"{sources}\n{plan.epoch}\n{oci.host_arch()}")
-        cached = self._cached(key)
+        pins = self.pins.get(plan.name)
+        key = step_key("", base, f"{sources}\n{plan.epoch}\n{oci.host_arch()}\n{sorted((pins or {}).items())}")
+        cached = None if plan.name in self.refresh else self._cached(key)
         if cached is not None:
             return key, cached, True
         out, staging = self.store.staging_file(".tar")
         out.close()
         try:
             pkgs = debian.build_rootfs(base.ref, list(base.packages), base.variant, sources, staging, plan.epoch,
-                                       lambda line: self.reporter.output(plan.name, line))
+                                       lambda line: self.reporter.output(plan.name, line), pins=pins)
             digest, size = self.store.put_file(staging)
         finally:
             if os.path.exists(staging):
@@ -169,8 +175,13 @@ class Builder:
         result = StepResult([Layer(digest, digest, size, oci.LAYER_TAR)],
                             oci.ImageConfig(env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
                                             cmd=("/bin/sh",) if base.variant != "extract" else None),
-                            [{"name": p.name, "version": p.version, "arch": p.arch} for p in pkgs])
+                            [{"name": p.name, "version": p.version, "arch": p.arch, "sha256": p.sha256}
+                             for p in pkgs])
         self._remember(key, result)
+        if pins is None and pkgs:         # what was just resolved is what a build pinned to it gives
+            resolved = {p.name.split(":")[0]: p.version for p in pkgs}
+            self._remember(step_key("", base, f"{sources}\n{plan.epoch}\n{oci.host_arch()}\n"
+                                              f"{sorted(resolved.items())}"), result)
         return key, result, False
 
     def _step(self, plan: Plan, parent: str, state: StepResult, step: Copy | Run

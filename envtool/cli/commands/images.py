@@ -13,19 +13,44 @@ ProgressOpt = typer.Option("auto", "--progress", help="auto | plain (with comman
 
 
 def register(app: typer.Typer) -> None:
+    app.command("lock")(lock)
     app.command("build")(build)
     app.command("images")(images)
 
 
-def build(ctx: typer.Context, names: list[str] = typer.Argument(None, help="Image recipes to build (default: all)."),
-          progress: str = ProgressOpt,
-          json_: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
-    """Build the project's image recipes into the local store."""
+def lock(ctx: typer.Context,
+         update: list[str] = typer.Option([], "--update", help="Re-resolve only this image (repeatable)."),
+         progress: str = ProgressOpt) -> None:
+    """Resolve every image (Debian packages, copied files, run steps) and write envtool.lock."""
     from envtool.cli.progress import reporter
 
     rep = reporter(progress)
     with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
-        results = api.build(ctx.obj.file, ctx.obj.directory, names or None, rep)
+        path, new = api.lock(ctx.obj.file, ctx.obj.directory, update or None, rep)
+    from envtool._util.digest import short
+
+    for name, entry in sorted(new.images.items()):
+        if not update or name in update:
+            render.info(f"locked {name}: {short(entry.digest)} ({len(entry.packages)} packages, "
+                        f"{len(entry.layers)} layers)")
+    render.info(f"wrote {path}")
+
+
+def build(ctx: typer.Context, names: list[str] = typer.Argument(None, help="Image recipes to build (default: all)."),
+          progress: str = ProgressOpt,
+          json_: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+          env: str | None = typer.Option(None, "--env", "-e", help="Environment (not dev: --locked is implied)."),
+          locked: bool = typer.Option(False, "--locked", help="Refuse a missing lock or a result that differs."),
+          ) -> None:
+    """Build the project's image recipes into the local store, from envtool.lock."""
+    from envtool.cli.progress import reporter
+
+    rep = reporter(progress)
+    notes: list[str] = []
+    with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
+        results = api.build(ctx.obj.file, ctx.obj.directory, names or None, rep, env, locked, notes)
+    for n in notes:
+        render.info(n)
     if json_:
         render.print_json([{"image": r.name, "digest": r.image.manifest_digest, "size": r.image.size,
                             "cached": r.cached, "seconds": round(r.seconds, 3)} for r in results])

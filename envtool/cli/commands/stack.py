@@ -40,6 +40,8 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
        progress: str = typer.Option("auto", "--progress", help="Build progress: auto | plain | quiet."),
        json_: bool = typer.Option(False, "--json", help="Print the final state as JSON (with -d)."),
        watch_: bool = typer.Option(False, "--watch", "-w", help="Apply develop.watch rules on file changes."),
+       locked: bool = typer.Option(False, "--locked", help="Refuse a missing or mismatched envtool.lock "
+                                                           "(implied for environments other than dev)."),
        ) -> None:
     """Build what is missing and start the stack; attached, stream logs until Ctrl-C (which stops it)."""
     from envtool.cli.progress import reporter
@@ -51,8 +53,12 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
         for a in actions:
             typer.echo(a.describe())
         return
+    notes: list[str] = []
     with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
-        final = api.up(ctx.obj.file, ctx.obj.directory, env, services or None, rep, _progress)
+        final = api.up(ctx.obj.file, ctx.obj.directory, env, services or None, rep, _progress, locked=locked,
+                       notes=notes)
+    for n in notes:
+        render.info(n)
     rows = final.get("containers", [])
     if json_:
         render.print_json(rows)

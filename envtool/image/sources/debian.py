@@ -27,6 +27,33 @@ class Package:
     name: str
     version: str
     arch: str
+    sha256: str = ""              # of the .deb, as apt verified it
+
+
+# what the customize hook runs in the new root: every installed package with its .deb's SHA256
+# from apt's own index (read before mmdebstrap cleans the lists)
+PACKAGE_QUERY = ("chroot \"$1\" sh -c 'dpkg-query -W -f=\"\\${binary:Package}=\\${Version}\\n\" "
+                 "| xargs -r apt-cache show --no-all-versions' > ")
+
+
+def parse_packages(text: str) -> list[Package]:
+    out = []
+    for stanza in text.split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            key, sep, value = line.partition(": ")
+            if sep and not line.startswith(" "):
+                fields[key] = value.strip()
+        if "Package" in fields:
+            out.append(Package(fields["Package"], fields.get("Version", ""), fields.get("Architecture", ""),
+                               fields.get("SHA256", "")))
+    return sorted(set(out), key=lambda p: (p.name, p.arch))
+
+
+def pin_preferences(pins: dict[str, str]) -> str:
+    """apt preferences that make apt choose exactly the locked versions."""
+    return "".join(f"Package: {name}\nPin: version {version}\nPin-Priority: 1001\n\n"
+                   for name, version in sorted(pins.items()))
 
 
 def host_codename(os_release: str = "/etc/os-release") -> str | None:
@@ -123,20 +150,30 @@ def mmdebstrap_path() -> str:
 
 
 def build_rootfs(suite: str, packages: list[str], variant: str, sources: str, out_tar: str, epoch: int,
-                 on_line: Callable[[str], None] | None = None) -> list[Package]:
-    """Run mmdebstrap into out_tar; returns the installed packages (empty for dpkg-less variants)."""
+                 on_line: Callable[[str], None] | None = None, pins: dict[str, str] | None = None
+                 ) -> list[Package]:
+    """Run mmdebstrap into out_tar; returns the installed packages (empty for dpkg-less variants).
+    `pins` (name -> version, from envtool.lock) are enforced with apt preferences that are removed
+    again before the tarball is made, so a pinned build is bit-identical to the locked one."""
     exe = mmdebstrap_path()
     with tempfile.TemporaryDirectory(prefix="envtool-mm-") as tmp:
         src_file = os.path.join(tmp, "envtool.sources")
         with open(src_file, "w") as f:
             f.write(sources)
-        pkg_file = os.path.join(tmp, "packages.tsv")
+        pkg_file = os.path.join(tmp, "packages.txt")
         cmd = [exe, f"--variant={variant}", "--format=tar", "--skip=output/dev"]
         if packages:
             cmd.append("--include=" + ",".join(packages))
+        if pins:
+            prefs = os.path.join(tmp, "envtool-lock.pref")
+            with open(prefs, "w") as f:
+                f.write(pin_preferences(pins))
+            cmd.append(f'--setup-hook=mkdir -p "$1/etc/apt/preferences.d" && cp {prefs} '
+                       '"$1/etc/apt/preferences.d/envtool-lock.pref"')
         if variant in DPKG_VARIANTS:
-            cmd.append("--customize-hook=chroot \"$1\" dpkg-query -W "
-                       "-f='${binary:Package}\\t${Version}\\t${Architecture}\\n' > " + pkg_file)
+            cmd.append("--customize-hook=" + PACKAGE_QUERY + pkg_file)
+        if pins:
+            cmd.append('--customize-hook=rm -f "$1/etc/apt/preferences.d/envtool-lock.pref"')
         cmd += [suite, out_tar, src_file]
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "LC_ALL": "C.UTF-8"}
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
@@ -153,13 +190,10 @@ def build_rootfs(suite: str, packages: list[str], variant: str, sources: str, ou
             raise BuildError(f"mmdebstrap failed for debian:{suite} (exit {proc.returncode}): "
                              + " / ".join(errors),
                              hint=_hint(errors))
-        pkgs = []
-        if os.path.exists(pkg_file):
-            for line in open(pkg_file).read().splitlines():
-                name, version, arch = (line.split("\t") + ["", "", ""])[:3]
-                if name:
-                    pkgs.append(Package(name.split(":")[0], version, arch))
-        return sorted(pkgs, key=lambda p: p.name)
+        if not os.path.exists(pkg_file):
+            return []
+        with open(pkg_file) as f:
+            return parse_packages(f.read())
 
 
 def _hint(errors: list[str]) -> str:

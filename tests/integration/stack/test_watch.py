@@ -183,3 +183,22 @@ def test_a_large_tree_is_watched_without_spinning(tmp_path):
     cpu = time.process_time() - cpu0
     assert any(p.endswith("d7/f7") for batch in seen for _, p in batch)
     assert cpu < 1.5, f"the watcher used {cpu:.2f} s of CPU in 2.5 s"
+
+
+def test_rebuild_after_adding_a_package_updates_the_lock_and_the_service(stack):
+    import tomllib
+
+    recipe = ('[images.app]\nfrom = "debian:bookworm"\nvariant = "extract"\npackages = ["busybox-static"]\n')
+    body = ('[services.s]\nimage = "app"\ncommand = ["/bin/busybox", "sh", "-c", '
+            '"/bin/busybox ls /usr/bin; /bin/busybox sleep 600"]\ninit = true\n'
+            '[services.s.develop]\nwatch = [{ path = "envtool.toml", action = "rebuild" }]\n')
+    stack.write(body, recipe=recipe)
+    stack.cli("up", "-d", "--watch", check=True)
+    before = tomllib.loads((stack.dir / "envtool.lock").read_text())["images"]["app"]
+    assert "hello" not in stack.cli("logs", "s").stdout
+    stack.write(body, recipe=recipe.replace('["busybox-static"]', '["busybox-static", "hello"]'))
+    wait_for(lambda: "hello" in stack.cli("logs", "s").stdout.split(), timeout=60)
+    after = tomllib.loads((stack.dir / "envtool.lock").read_text())["images"]["app"]
+    assert after["recipe"] != before["recipe"] and after["digest"] != before["digest"]
+    assert stack.ps()[f"{stack.name}-s-1"]["image"] == after["digest"]
+    assert "envtool.lock entry updated" in " ".join(watch_lines(stack))

@@ -1,0 +1,1 @@
+"""envtool.lock: the model, reading and writing it, and drift between a project and its lock."""
