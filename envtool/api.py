@@ -582,40 +582,29 @@ def watcher(file: str | None = None, directory: str | None = None, env: str | No
 def start_watch_daemon(file: str | None = None, directory: str | None = None, env: str | None = None) -> None:
     """`up -d --watch`: a detached watcher for the project (stopped by `down`)."""
     import signal
-    import sys
+
+    from envtool.stack.control import detach
+    from envtool.stack.state import proc_start_time
 
     w = watcher(file, directory, env, echo=False)
     paths = _paths(w.hooks.name)
     stop_watch_daemon(paths)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
+
+    def body() -> None:
+        def ready() -> None:                     # the first wake-up comes once watches are set
+            pid_file = paths.root / "watch.pid"
+            if not pid_file.exists():
+                pid_file.write_text(f"{os.getpid()} {proc_start_time(os.getpid())}")
+
+        stop: list[int] = []
+        signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
         try:
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for n in (0, 1, 2):
-                os.dup2(devnull, n)
-            from envtool.stack.state import proc_start_time
+            w.initial_sync()
+            w.run(poll=ready, should_stop=lambda: bool(stop))
+        except BaseException as e:  # noqa: BLE001 - a detached watcher reports in the stack's log
+            w.hooks.log(f"stopped: {e}")
 
-            def ready() -> None:                     # the first wake-up comes once watches are set
-                pid_file = paths.root / "watch.pid"
-                if not pid_file.exists():
-                    pid_file.write_text(f"{os.getpid()} {proc_start_time(os.getpid())}")
-
-            stop: list[int] = []
-            signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
-            try:
-                w.initial_sync()
-                w.run(poll=ready, should_stop=lambda: bool(stop))
-            except BaseException as e:  # noqa: BLE001 - a detached watcher reports in the stack's log
-                w.hooks.log(f"stopped: {e}")
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    detach(body)
     import time
 
     deadline = time.monotonic() + 10

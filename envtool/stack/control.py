@@ -9,7 +9,8 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from envtool.errors import RuntimeFailure
@@ -48,6 +49,18 @@ def start(store_root: str, project: str, paths: Paths) -> None:
     if running(paths):
         return
     paths.root.mkdir(parents=True, exist_ok=True)
+
+    def body() -> None:
+        from envtool.stack.supervisor import run_daemon
+
+        run_daemon(store_root, project)
+
+    detach(body, paths.supervisor_log)
+
+
+def detach(body: Callable[[], None], log: Path | None = None) -> None:
+    """Run `body` in a double-forked process: nobody's child, in a session of its own, outliving
+    the caller, with none of the caller's fds (its locks!) and stdout/stderr going to `log`."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -56,7 +69,18 @@ def start(store_root: str, project: str, paths: Paths) -> None:
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
-            _daemon_body(store_root, project, paths)
+            os.chdir("/")
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+            devnull = os.open(os.devnull, os.O_RDWR)
+            out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640) if log else devnull
+            for n, fd in ((0, devnull), (1, out), (2, out)):
+                os.dup2(fd, n)
+            try:
+                body()
+            except BaseException:  # noqa: BLE001 - a daemon's last words go to its log
+                import traceback
+
+                traceback.print_exc()
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -80,26 +104,6 @@ def _last_line(path: Any) -> str:
     except OSError:
         return "no log"
     return lines[-1] if lines else "no log"
-
-
-def _daemon_body(store_root: str, project: str, paths: Paths) -> None:
-    os.chdir("/")
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))    # nothing of the CLI's (its locks!) outlives it
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    log = os.open(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-    os.dup2(devnull, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(devnull)
-    os.close(log)
-    from envtool.stack.supervisor import run_daemon
-
-    try:
-        run_daemon(store_root, project)
-    except BaseException:  # noqa: BLE001 - the daemon's last words go to its log
-        import traceback
-
-        traceback.print_exc()
 
 
 def request(paths: Paths, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
