@@ -142,17 +142,58 @@ def lock(file: str | None = None, directory: str | None = None, update: list[str
     return path, new
 
 
-def list_images() -> list[dict[str, Any]]:
+def save(image_ref: str, output: str, file: str | None = None, directory: str | None = None,
+         compress: bool = True, reporter: Any = None) -> tuple[str, str]:
+    """Write an image as an OCI archive; returns (the archive's reference name, manifest digest)."""
+    from pathlib import Path
+
+    from envtool.image.save import save as save_archive
+
+    image = resolve_image(image_ref, file, directory, reporter)
     store = open_store()
+    names = [n for n, d, _ in store.tags() if d == image.manifest_digest]
+    ref = names[0] if names else f"envtool/{image.manifest_digest[7:19]}:latest"
+    if "/" not in ref.split(":")[0] or not ref.startswith("localhost/"):
+        ref = "localhost/" + ref
+    return ref, save_archive(store, image, ref, Path(output), compress)
+
+
+def list_images(file: str | None = None, directory: str | None = None) -> list[dict[str, Any]]:
+    """Stored images; `locked_by` names the entries of this project's envtool.lock that use each."""
+    from envtool.image.resolve import lock_path
+    from envtool.lock import io as lock_io
+
+    store = open_store()
+    users: dict[str, list[str]] = {}
+    try:
+        loaded = load_project(file, directory)
+        lock_file = lock_io.read(lock_path(loaded.directory))
+        for name, entry in (lock_file.images.items() if lock_file else []):
+            users.setdefault(entry.digest, []).append(f"{loaded.name}/{name}")
+    except SpecError:
+        pass
     out = []
-    for name, digest, ann in store.tags():
+    for name, digest, _ann in store.tags():
         try:
             img = store.image(digest)
         except EnvtoolError:
             continue
         out.append({"name": name, "digest": digest, "size": img.size, "layers": len(img.layers),
-                    "created": img.created, "recipe_key": ann.get("dev.envtool.recipe-key")})
+                    "created": img.created, "locked_by": users.get(digest, [])})
     return out
+
+
+def gc() -> dict[str, int]:
+    """Remove what no tagged image and no running stack uses."""
+    from envtool.image.store import gc as store_gc
+    from envtool.stack import state
+
+    store = open_store()
+    keep = set()
+    for project in state.projects(store.root):
+        for rec in (state.load(state.Paths.for_project(store.root, project)).get("containers") or {}).values():
+            keep.add(rec.get("image"))
+    return store_gc(store, {k for k in keep if k})
 
 
 def resolve_image(ref: str, file: str | None = None, directory: str | None = None,
@@ -167,7 +208,10 @@ def resolve_image(ref: str, file: str | None = None, directory: str | None = Non
     if ref.startswith("oci-archive:"):
         from envtool.image.sources.oci_archive import import_archive
 
-        return import_archive(os.path.abspath(ref[len("oci-archive:"):]), store)
+        path = os.path.abspath(ref[len("oci-archive:"):])
+        image = import_archive(path, store)
+        store.tag(f"oci-archive/{os.path.basename(path)}:latest", image)     # so gc keeps it
+        return image
     name = ref if ":" in ref else f"{ref}:latest"
     digest = store.resolve(name)
     if digest:

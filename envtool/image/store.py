@@ -237,6 +237,41 @@ class Store:
         return dirs
 
 
+def gc(store: Store, keep_manifests: set[str]) -> dict[str, int]:
+    """Remove blobs and unpacked layers that no tagged image and no image in `keep_manifests`
+    (e.g. of running stacks) references; returns counts and bytes freed."""
+    keep_blobs: set[str] = set()
+    keep_layers: set[str] = set()
+    for digest in keep_manifests | {d for _, d, _ in store.tags()}:
+        try:
+            image = store.image(digest)
+        except (ImageNotFound, StoreError):
+            continue
+        keep_blobs |= {digest, image.config_digest} | {layer.digest for layer in image.layers}
+        keep_layers |= {digest_hex(layer.diff_id) for layer in image.layers}
+    freed = blobs = layers = 0
+    with store.locked():
+        for blob in store.blobs.iterdir():
+            if "sha256:" + blob.name not in keep_blobs:
+                freed += blob.stat().st_size
+                blob.unlink()
+                blobs += 1
+        for d in store.layers_dir.iterdir():
+            if d.name not in keep_layers:
+                shutil.rmtree(d, ignore_errors=True)
+                layers += 1
+        steps = store.cache_dir / "steps"
+        for entry in steps.glob("*.json") if steps.is_dir() else []:
+            try:
+                doc = json.loads(entry.read_text())
+            except ValueError:
+                doc = {}
+            if any("sha256:" + store.blob_path(lay["digest"]).name not in keep_blobs
+                   for lay in doc.get("layers", [])):
+                entry.unlink()
+    return {"blobs": blobs, "layers": layers, "bytes": freed}
+
+
 def _sha256_file(f: IO[bytes]) -> str:
     h = hashlib.sha256()
     while block := f.read(1 << 20):
@@ -244,4 +279,4 @@ def _sha256_file(f: IO[bytes]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-__all__ = ["Image", "Layer", "Store", "canonical_json"]
+__all__ = ["Image", "Layer", "Store", "canonical_json", "gc"]

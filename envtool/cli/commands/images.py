@@ -16,7 +16,20 @@ def register(app: typer.Typer) -> None:
     app.command("lock")(lock)
     app.command("build")(build)
     app.command("images")(images)
+    app.command("save")(save)
+    app.command("gc")(gc)
 
+
+def save(ctx: typer.Context, image: str = typer.Argument(..., help="Recipe, store name, digest or oci-archive:<path>."),
+         output: str = typer.Option(..., "-o", "--output", help="Archive to write (tar)."),
+         no_compress: bool = typer.Option(False, "--no-compress", help="Keep layers uncompressed."),
+         ) -> None:
+    """Write an image as an OCI archive (podman load / oci-archive: accept it)."""
+    from envtool.cli.progress import reporter
+
+    ref, digest = api.save(image, output, ctx.obj.file, ctx.obj.directory, not no_compress,
+                           reporter("auto", only_work=True))
+    render.info(f"saved {ref} ({digest}) to {output}")
 
 def lock(ctx: typer.Context,
          update: list[str] = typer.Option([], "--update", help="Re-resolve only this image (repeatable)."),
@@ -63,14 +76,24 @@ def build(ctx: typer.Context, names: list[str] = typer.Argument(None, help="Imag
                     f"{'cached' if r.cached else f'{r.seconds:.1f}s'})")
 
 
-def images(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List images in the local store, with sizes."""
-    rows = api.list_images()
+def images(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List images in the local store, with sizes and the lock entries that use them."""
+    rows = api.list_images(ctx.obj.file, ctx.obj.directory)
     if json_:
         render.print_json(rows)
         return
     from envtool._util.digest import short
     from envtool._util.units import format_size
 
-    render.table(["name", "digest", "size", "layers"],
-                 [[r["name"], short(r["digest"]), format_size(r["size"]), str(r["layers"])] for r in rows])
+    render.table(["name", "digest", "size", "layers", "locked by"],
+                 [[r["name"], short(r["digest"]), format_size(r["size"]), str(r["layers"]), ",".join(r["locked_by"])]
+                  for r in rows])
+
+
+def gc() -> None:
+    """Remove blobs and unpacked layers that no tagged image and no running stack uses."""
+    from envtool._util.units import format_size
+
+    freed = api.gc()
+    render.info(f"removed {freed['blobs']} blobs and {freed['layers']} unpacked layers "
+                f"({format_size(freed['bytes'])})")
