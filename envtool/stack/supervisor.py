@@ -57,6 +57,7 @@ class Managed:
     started_mono: float = 0.0
     started_wall: float = 0.0
     stopped_by_user: bool = False
+    error: str = ""                                       # why it could not be started
     health: HealthState | None = None
     probe: tuple[int, int, int, float] | None = None     # pid, pidfd, report fd, deadline
 
@@ -121,13 +122,27 @@ class Supervisor:
             for key, _ in self.sel.select(timeout):
                 try:
                     key.data(key.fileobj)
-                except EnvtoolError as e:
-                    self._log(f"error: {e}")
+                except Exception as e:  # noqa: BLE001 - one failed event must not take the stack down
+                    self._fail_job(e)
             now = time.monotonic()
             while self.timers and self.timers[0][0] <= now:
                 _, _, fn = heapq.heappop(self.timers)
                 fn()
         self._log("exit")
+
+    def _fail_job(self, e: Exception) -> None:
+        """Log the failure and answer the `up` waiting for the current job, if any."""
+        import traceback
+
+        if not isinstance(e, EnvtoolError):
+            traceback.print_exc()
+        self._log(f"error: {e}")
+        job = self.job
+        if job and not job.done:
+            job.done = True
+            code = e.code if isinstance(e, EnvtoolError) else "internal"
+            self._reply(job.client, {"ok": False, "error": {"code": code, "message": str(e)}})
+            self._close(job.client)
 
     def _on_signal(self, fd: int) -> None:
         try:
@@ -330,6 +345,8 @@ class Supervisor:
             members = [m for m in self.managed.values() if m.spec.service == service]
             conds = needs.get(service, {"started"})
             for m in members:
+                if m.status == "failed":
+                    return f"service {service!r} could not be started: {m.error}"
                 if "completed" in conds:
                     if m.status == "exited" and m.exit_code not in (0, None):
                         return (f"service {service!r} did not complete successfully "
@@ -357,26 +374,30 @@ class Supervisor:
         m.stopped_by_user = False
         m.status = "creating"
         self._save()                                     # recorded before it is created
-        netns_fd, m.address = self.net.attach(spec.name)
-        log_fd = os.open(self.paths.log(spec.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        hosts = tuple((mm.address, f"{mm.spec.service}-{mm.spec.replica} {mm.spec.name}")
-                      for mm in self._ordered() if mm.address and mm is not m)
+        fds: list[int] = []
         try:
+            netns_fd, m.address = self.net.attach(spec.name)
+            fds.append(netns_fd)
+            log_fd = os.open(self.paths.log(spec.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fds.append(log_fd)
+            devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            fds.append(devnull)
+            hosts = tuple((mm.address, f"{mm.spec.service}-{mm.spec.replica} {mm.spec.name}")
+                          for mm in self._ordered() if mm.address and mm is not m)
             cfg = service_config(spec, self.store, fd_path(netns_fd), hosts,
                                  f"nameserver {self.net.gateway}\noptions ndots:0\n",
                                  self.init_path if spec.init else None, self.project)
             m.container = launcher.start(cfg, cgroups=self.cgroups, stdio=(devnull, log_fd, log_fd),
                                          seccomp_cache=str(self.store.cache_dir / "seccomp"))
         except EnvtoolError as e:
-            m.status, m.exit_code = "failed", 127
+            m.status, m.exit_code, m.error = "failed", 127, e.message + (f" (hint: {e.hint})" if e.hint else "")
             self._write_log(spec.name, f"[envtool] {e}")
             self._log(f"{spec.name}: {e}")
             self._save()
             self._advance()
             return
         finally:
-            for fd in (netns_fd, log_fd, devnull):
+            for fd in fds:
                 os.close(fd)
         m.started_mono, m.started_wall = time.monotonic(), time.time()
         m.exit_code = None

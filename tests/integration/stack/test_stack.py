@@ -314,3 +314,13 @@ def test_exec_with_a_tty(stack):
                             "-c", "import os; print('tty', os.isatty(0), os.ttyname(1))"], stack.env)
     assert code == 0, out
     assert b"tty True /dev/pts/" in out
+
+
+def test_a_service_that_cannot_start_fails_up_with_its_name(stack):
+    stack.write('[services.ok]\nimage = "py"\ncommand = ["sleep", "600"]\ninit = true\n'
+                '[services.broken]\nimage = "py"\ncommand = ["no-such-program"]\n')
+    proc = stack.cli("up", "-d", timeout=60)
+    assert proc.returncode == 1
+    assert "service 'broken' could not be started" in proc.stderr
+    assert "executable file not found in $PATH: no-such-program" in proc.stderr
+    assert stack.ps()[f"{stack.name}-broken-1"]["status"] == "failed"
