@@ -158,6 +158,27 @@ def save(image_ref: str, output: str, file: str | None = None, directory: str | 
     return ref, save_archive(store, image, ref, Path(output), compress)
 
 
+def push(registry: str, file: str | None = None, directory: str | None = None, images: list[str] | None = None,
+         reporter: Any = None, tag: str = "latest") -> list[dict[str, Any]]:
+    """Push the project's images (built from the lock) to REGISTRY[/prefix]/<project>/<image>:<tag>."""
+    from envtool.image.sources.registry import push as registry_push
+
+    results = build(file, directory, images, reporter)
+    loaded = load_project(file, directory)
+    out = []
+    for r in results:
+        ref = f"{registry.rstrip('/')}/{loaded.name}/{r.name}:{tag}"
+        digest, uploaded = registry_push(open_store(), r.image, ref)
+        out.append({"image": r.name, "ref": ref, "digest": digest, "uploaded_blobs": uploaded})
+    return out
+
+
+def pull(ref: str) -> Any:
+    from envtool.image.sources.registry import pull as registry_pull
+
+    return registry_pull(ref, open_store())
+
+
 def list_images(file: str | None = None, directory: str | None = None) -> list[dict[str, Any]]:
     """Stored images; `locked_by` names the entries of this project's envtool.lock that use each."""
     from envtool.image.resolve import lock_path
@@ -328,8 +349,9 @@ def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | Non
             path = ref[len("oci-archive:"):]
             images[ref] = import_archive(path if os.path.isabs(path) else str(loaded.directory / path), store)
         else:
-            raise ImageNotFound(f"registry images ({ref!r}) are not supported yet",
-                                hint="use an [images] recipe or oci-archive:<path>")
+            from envtool.image.sources.registry import pull as registry_pull
+
+            images[ref] = registry_pull(ref, store)
         dirs[ref] = store.unpack(images[ref])
     return stack_spec(loaded, images, store, dirs)
 

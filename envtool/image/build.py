@@ -150,8 +150,10 @@ class Builder:
             return step_key("", base, img.manifest_digest), StepResult(list(img.layers), img.config), False
         if base.kind == "debian":
             return self._debian(plan)
-        raise BuildError(f"image {plan.name!r}: registry bases ({base.ref!r}) are not supported yet",
-                         hint="use debian:<suite>, scratch, oci-archive:<path> or image:<recipe>")
+        from envtool.image.sources.registry import pull
+
+        img = pull(base.ref, self.store)
+        return step_key("", base, img.manifest_digest), StepResult(list(img.layers), img.config), False
 
     def _debian(self, plan: Plan) -> tuple[str, StepResult, bool]:
         from envtool.image.sources import debian

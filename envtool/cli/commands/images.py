@@ -18,6 +18,29 @@ def register(app: typer.Typer) -> None:
     app.command("images")(images)
     app.command("save")(save)
     app.command("gc")(gc)
+    app.command("push")(push)
+    app.command("pull")(pull)
+
+
+def push(ctx: typer.Context, registry: str = typer.Argument(..., help="REGISTRY[/prefix], e.g. localhost:5000/team"),
+         names: list[str] = typer.Argument(None, help="Images (default: all)."),
+         tag: str = typer.Option("latest", "--tag", help="Tag to push."),
+         json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Push the project's images (by digest, gzip layers; blobs the registry has are skipped)."""
+    from envtool.cli.progress import reporter
+
+    rows = api.push(registry, ctx.obj.file, ctx.obj.directory, names or None, reporter("auto", only_work=True), tag)
+    if json_:
+        render.print_json(rows)
+        return
+    for r in rows:
+        render.info(f"pushed {r['ref']}@{r['digest']} ({r['uploaded_blobs']} blobs uploaded)")
+
+
+def pull(ref: str = typer.Argument(..., help="REGISTRY/REPOSITORY[:TAG][@DIGEST]")) -> None:
+    """Pull an image into the local store (every blob verified)."""
+    image = api.pull(ref)
+    render.info(f"pulled {ref}: {image.manifest_digest}")
 
 
 def save(ctx: typer.Context, image: str = typer.Argument(..., help="Recipe, store name, digest or oci-archive:<path>."),

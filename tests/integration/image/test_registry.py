@@ -1,0 +1,73 @@
+"""push → gc → pull through a real registry on loopback (Debian's docker-registry, started here)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def registry(tmp_path):
+    exe = shutil.which("docker-registry")
+    if not exe:
+        pytest.skip("docker-registry is not installed (apt-get install -y docker-registry)")
+    port = free_port()
+    cfg = tmp_path / "registry.yml"
+    cfg.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+                   f"http:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"localhost:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def cli(root, *args):
+    env = {**os.environ, "ENVTOOL_ROOT": str(root)}
+    return subprocess.run([sys.executable, "-m", "envtool", *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_push_gc_pull_round_trips_the_manifest_digest(tmp_path, registry):
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "envtool.toml").write_text('[project]\nname = "regtest"\n[images.bb]\nfrom = "debian:bookworm"\n'
+                                       'variant = "extract"\npackages = ["busybox-static"]\n'
+                                       'cmd = ["/bin/busybox", "echo", "from the registry"]\n')
+    a = tmp_path / "root-a"
+    pushed = cli(a, "-C", str(proj), "push", f"{registry}/team", "--json")
+    assert pushed.returncode == 0, pushed.stderr
+    [row] = json.loads(pushed.stdout)
+    assert row["uploaded_blobs"] == 2
+    again = cli(a, "-C", str(proj), "push", f"{registry}/team", "--json")
+    assert json.loads(again.stdout)[0]["uploaded_blobs"] == 0          # the registry has every blob
+    assert cli(a, "gc").returncode == 0
+    b = tmp_path / "root-b"
+    pulled = cli(b, "pull", row["ref"])
+    assert pulled.returncode == 0, pulled.stderr
+    assert row["digest"] in pulled.stderr
+    by_digest = cli(b, "pull", row["ref"].rsplit(":", 1)[0] + "@" + row["digest"])
+    assert by_digest.returncode == 0 and row["digest"] in by_digest.stderr
+    run = cli(b, "run", row["ref"])
+    assert run.returncode == 0 and run.stdout == "from the registry\n", run.stderr
