@@ -249,7 +249,9 @@ class Builder:
         if not state.layers:
             raise BuildError(f"image {plan.name!r}: `{step.describe()}` needs a base with a shell, not scratch")
         dirs = self.store.unpack_layers(state.layers)
-        env = {**state.config.env_dict(), **dict(plan.config.env)}
+        # SOURCE_DATE_EPOCH: tools that stamp dates (useradd's shadow entries, pip, gzip) use the
+        # build's fixed epoch instead of today, so the step's layer is the same on any day
+        env = {**state.config.env_dict(), **dict(plan.config.env), "SOURCE_DATE_EPOCH": str(plan.epoch)}
         name = f"build-{secrets.token_hex(6)}"
         cfg = ContainerConfig(
             name=name, layers=tuple(dirs), state_dir=str(self.store.containers_dir / name),
