@@ -192,7 +192,8 @@ class Builder:
             layer = self._copy_layer(plan, state, step)
             key = step_key(parent, step, layer.diff_id)
             return key, StepResult(state.layers + [layer], state.config, state.packages), self._seen(key)
-        key = step_key(parent, step)
+        # a run step's output depends on the environment it runs with, so that is part of its key
+        key = step_key(parent, step, f"env={sorted(plan.config.env)} epoch={plan.epoch}")
         cached = self._cached(key)
         if cached is not None:
             return key, cached, True
