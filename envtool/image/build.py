@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from envtool._util.atomic import write_atomic
 from envtool._util.digest import digest_hex
@@ -27,6 +27,9 @@ from envtool.image import oci
 from envtool.image.recipe import Config, Copy, Plan, Run, plan_recipe, step_key
 from envtool.image.store import Image, Layer, Store
 from envtool.spec.model import ImageRecipe
+
+HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
+BUILD_CA = "/envtool-build-ca.crt"
 
 
 class Reporter(Protocol):
@@ -51,6 +54,8 @@ class StepResult:
     layers: list[Layer]
     config: oci.ImageConfig
     packages: list[dict[str, str]] = field(default_factory=list)
+    pip: list[dict[str, str]] = field(default_factory=list)
+    base: str = ""                         # manifest digest of a pulled registry base
 
 
 @dataclass
@@ -60,6 +65,8 @@ class BuildResult:
     cached: bool
     seconds: float
     packages: list[dict[str, str]]
+    pip: list[dict[str, str]] = field(default_factory=list)
+    base: str = ""
 
 
 def image_tag(project: str, name: str) -> str:
@@ -69,10 +76,14 @@ def image_tag(project: str, name: str) -> str:
 class Builder:
     def __init__(self, store: Store, project: str, directory: Path, recipes: dict[str, ImageRecipe],
                  reporter: Reporter | None = None, pins: dict[str, dict[str, str]] | None = None,
-                 refresh: frozenset[str] = frozenset()) -> None:
+                 refresh: frozenset[str] = frozenset(),
+                 pip_pins: dict[str, list[dict[str, str]]] | None = None,
+                 base_pins: dict[str, str] | None = None) -> None:
         """pins: image -> {package: version} from envtool.lock; refresh: images whose Debian base is
         resolved again instead of taken from the step cache (`envtool lock`)."""
         self.pins = pins or {}
+        self.pip_pins = pip_pins or {}
+        self.base_pins = base_pins or {}
         self.refresh = refresh
         self.store = store
         self.project = project
@@ -91,14 +102,14 @@ class Builder:
         except (OSError, ValueError):
             return None
         result = StepResult([Layer(**d) for d in doc["layers"]], oci.ImageConfig.from_json(doc["config"]),
-                            doc.get("packages", []))
+                            doc.get("packages", []), doc.get("pip", []), doc.get("base", ""))
         if all(self.store.has_blob(layer.digest) for layer in result.layers):
             return result
         return None
 
     def _remember(self, key: str, result: StepResult) -> None:
         doc = {"layers": [asdict(layer) for layer in result.layers], "config": result.config.to_json(),
-               "packages": result.packages}
+               "packages": result.packages, "pip": result.pip, "base": result.base}
         write_atomic(self._cache_path(key), json.dumps(doc, sort_keys=True))
 
     # ---- build ----------------------------------------------------------------------------------
@@ -128,7 +139,7 @@ class Builder:
         created = datetime.fromtimestamp(plan.epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         image = self.store.write_image(config, state.layers, created)
         self.store.tag(image_tag(self.project, name), image, {"dev.envtool.recipe-key": key})
-        result = BuildResult(name, image, all_cached, time.monotonic() - t0, state.packages)
+        result = BuildResult(name, image, all_cached, time.monotonic() - t0, state.packages, state.pip, state.base)
         self.built[name] = result
         return result
 
@@ -152,8 +163,11 @@ class Builder:
             return self._debian(plan)
         from envtool.image.sources.registry import pull
 
-        img = pull(base.ref, self.store)
-        return step_key("", base, img.manifest_digest), StepResult(list(img.layers), img.config), False
+        pinned = self.base_pins.get(plan.name)            # the lock names the base by digest
+        ref = f"{base.ref.split('@')[0]}@{pinned}" if pinned else base.ref
+        img = pull(ref, self.store)
+        return (step_key("", base, img.manifest_digest),
+                StepResult(list(img.layers), img.config, base=img.manifest_digest), False)
 
     def _debian(self, plan: Plan) -> tuple[str, StepResult, bool]:
         from envtool.image.sources import debian
@@ -191,16 +205,58 @@ class Builder:
         if isinstance(step, Copy):
             layer = self._copy_layer(plan, state, step)
             key = step_key(parent, step, layer.diff_id)
-            return key, StepResult(state.layers + [layer], state.config, state.packages), self._seen(key)
+            return key, StepResult(state.layers + [layer], state.config, state.packages, state.pip, state.base), \
+                self._seen(key)
+        pip = state.pip
+        command = step.command
+        if step.pip:                      # resolved once (or taken from the lock), installed by hash
+            pins = self.pip_pins.get(plan.name) or (
+                None if plan.name in self.refresh else self._cached_pip(parent, step))
+            if pins is None:
+                pins = self._resolve_pip(plan, state, step)
+                self._remember_pip(parent, step, pins)
+            pip = pins
+            command = pinned_pip_command(pins)
         # a run step's output depends on the environment it runs with, so that is part of its key
-        key = step_key(parent, step, f"env={sorted(plan.config.env)} epoch={plan.epoch}")
+        key = step_key(parent, step, f"env={sorted(plan.config.env)} epoch={plan.epoch} pip={pip}")
         cached = self._cached(key)
         if cached is not None:
             return key, cached, True
-        layer = self._run_layer(plan, state, step)
-        result = StepResult(state.layers + [layer], state.config, state.packages)
+        layer = self._run_in_container(plan, state, command, step.describe(),
+                                       lambda upper: self._layer_from_upper(upper, plan.epoch))
+        result = StepResult(state.layers + [layer], state.config, state.packages, pip, state.base)
         self._remember(key, result)
         return key, result, False
+
+    # ---- pip: resolve to exact versions and wheel hashes, then install by hash ------------------
+    def _pip_cache(self, parent: str, step: Run) -> Path:
+        return self._cache_path(step_key(parent, step, "pip-resolution"))
+
+    def _cached_pip(self, parent: str, step: Run) -> list[dict[str, str]] | None:
+        try:
+            return list(json.loads(self._pip_cache(parent, step).read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def _remember_pip(self, parent: str, step: Run, pins: list[dict[str, str]]) -> None:
+        write_atomic(self._pip_cache(parent, step), json.dumps(pins))
+
+    def _resolve_pip(self, plan: Plan, state: StepResult, step: Run) -> list[dict[str, str]]:
+        report = "/tmp/envtool-pip-report.json"
+        quoted = " ".join("'" + r.replace("'", "'\\''") + "'" for r in step.pip)
+        command = (f"PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 python3 -m pip install --dry-run "
+                   f"--ignore-installed --quiet --break-system-packages --report {report} {quoted}")
+
+        def read_report(upper: str) -> list[dict[str, str]]:
+            try:
+                with open(os.path.join(upper, report.lstrip("/"))) as f:
+                    doc = json.load(f)
+            except (OSError, ValueError) as e:
+                raise BuildError(f"image {plan.name!r}: pip wrote no usable report: {e}",
+                                 hint="the base needs python3-pip (packages = [\"python3-pip\"])") from None
+            return parse_pip_report(doc)
+
+        return self._run_in_container(plan, state, command, f"resolve {step.describe()}", read_report)
 
     def _seen(self, key: str) -> bool:
         path = self._cache_path(key)
@@ -243,30 +299,44 @@ class Builder:
             raise BuildError(f"copy chown={chown!r}: {e}") from None
         return layers_mod.Owner(user.uid, user.gid)
 
-    def _run_layer(self, plan: Plan, state: StepResult, step: Run) -> Layer:
+    def _layer_from_upper(self, upper: str, epoch: int) -> Layer:
+        writer = layers_mod.LayerWriter(epoch)
+        layers_mod.add_upper_dir(writer, upper)
+        return self._write_layer(writer)
+
+    def _run_in_container(self, plan: Plan, state: StepResult, command: str, describe: str,
+                          on_upper: Callable[[str], Any]) -> Any:
+        """Run `command` with /bin/sh in a build container over the current layers and hand its
+        upper dir (the filesystem diff) to `on_upper`."""
         from envtool.runtime import launcher
-        from envtool.runtime.config import ContainerConfig
+        from envtool.runtime.config import BindMount, ContainerConfig
 
         if not state.layers:
-            raise BuildError(f"image {plan.name!r}: `{step.describe()}` needs a base with a shell, not scratch")
+            raise BuildError(f"image {plan.name!r}: `{describe}` needs a base with a shell, not scratch")
         dirs = self.store.unpack_layers(state.layers)
         # SOURCE_DATE_EPOCH: tools that stamp dates (useradd's shadow entries, pip, gzip) use the
         # build's fixed epoch instead of today, so the step's layer is the same on any day
         env = {**state.config.env_dict(), **dict(plan.config.env), "SOURCE_DATE_EPOCH": str(plan.epoch)}
+        mounts = ()
+        if os.path.isfile(HOST_CA) and os.environ.get("ENVTOOL_BUILD_CA", "1") != "0":
+            # steps that fetch over TLS trust what the host trusts (proxies that re-sign TLS);
+            # the bundle is bound, not copied, and its mountpoint is removed before the diff
+            mounts = (BindMount(HOST_CA, BUILD_CA, read_only=True),)
+            env.update({k: BUILD_CA for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")})
         name = f"build-{secrets.token_hex(6)}"
         cfg = ContainerConfig(
             name=name, layers=tuple(dirs), state_dir=str(self.store.containers_dir / name),
-            argv=("/bin/sh", "-c", step.command), env=tuple(sorted(env.items())),
+            argv=("/bin/sh", "-c", command), env=tuple(sorted(env.items())),
             workdir=state.config.workdir or "/", hostname="envtool-build",
             capabilities=frozenset(DEFAULT_CAPABILITIES), netns="host", resolv_conf=_host_resolv_conf(),
-            cgroup_parent="envtool/build")
+            cgroup_parent="envtool/build", mounts=mounts)
         r, w = os.pipe2(os.O_CLOEXEC)
         try:
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 c = launcher.start(cfg, stdio=(devnull, w, w), seccomp_cache=str(self.store.cache_dir / "seccomp"))
             except ContainerError as e:
-                raise BuildError(f"image {plan.name!r}: `{step.describe()}`: {e.message}",
+                raise BuildError(f"image {plan.name!r}: `{describe}`: {e.message}",
                                  hint="run steps need /bin/sh in the image" if "/bin/sh" in e.message else e.hint
                                  ) from None
             finally:
@@ -277,16 +347,43 @@ class Builder:
             try:
                 if info is None or info.code != 0:
                     code = info.code if info else "?"
-                    raise BuildError(f"image {plan.name!r}: `{step.describe()}` failed with exit code {code}"
+                    raise BuildError(f"image {plan.name!r}: `{describe}` failed with exit code {code}"
                                      + (": " + " / ".join(tail[-3:]) if tail else ""),
                                      hint="fix the command; its full output is shown with --progress=plain")
-                writer = layers_mod.LayerWriter(plan.epoch)
-                layers_mod.add_upper_dir(writer, cfg.upper)
-                return self._write_layer(writer)
+                if mounts:
+                    try:
+                        os.unlink(os.path.join(cfg.upper, BUILD_CA.lstrip("/")))
+                    except FileNotFoundError:
+                        pass
+                return on_upper(cfg.upper)
             finally:
                 launcher.cleanup(c, remove_state=True)
         finally:
             os.close(r)
+
+
+def parse_pip_report(doc: dict[str, Any]) -> list[dict[str, str]]:
+    """pip's installation report → [{name, version, sha256}] of every distribution, sorted."""
+    out = []
+    for item in doc.get("install", []):
+        meta = item.get("metadata", {})
+        archive = (item.get("download_info") or {}).get("archive_info") or {}
+        sha = (archive.get("hashes") or {}).get("sha256") or (archive.get("hash") or "").partition("=")[2]
+        if not sha:
+            raise BuildError(f"pip did not report a sha256 for {meta.get('name')}",
+                             hint="only index or archive installs can be locked (not VCS or local paths)")
+        out.append({"name": meta.get("name", ""), "version": meta.get("version", ""), "sha256": sha})
+    return sorted(out, key=lambda d: d["name"].lower())
+
+
+def pinned_pip_command(pins: list[dict[str, str]]) -> str:
+    """Install exactly the locked distributions, each checked against its wheel hash, with no
+    resolution left to pip (--no-deps) and no bytecode."""
+    lines = " ".join(f"'{p['name']}=={p['version']} --hash=sha256:{p['sha256']}'" for p in pins)
+    return ("printf '%s\\n' " + lines + " > /tmp/envtool-requirements.txt && "
+            "PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 python3 -m pip install --no-compile --no-deps "
+            "--require-hashes --break-system-packages --root-user-action=ignore -r /tmp/envtool-requirements.txt; "
+            "rc=$?; rm -f /tmp/envtool-requirements.txt; exit $rc")
 
 
 def _pump_lines(fd: int, on_line: Callable[[str], None]) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from envtool.errors import BuildError, SpecError
 from envtool.image.build import Builder, BuildResult
-from envtool.image.recipe import Copy, Run, plan_recipe
+from envtool.image.recipe import Copy, plan_recipe
 from envtool.image.store import Store
 from envtool.lock import io as lock_io
 from envtool.lock.drift import drift, recipe_digest, spec_digest
@@ -25,9 +25,9 @@ def lock_entry(name: str, recipe: Any, result: BuildResult) -> LockedImage:
     first_step_layer = len(image.layers) - len(plan.steps)
     copies = [LockedCopy(src=s.src, dst=s.dst, digest=image.layers[first_step_layer + i].digest)
               for i, s in enumerate(plan.steps) if isinstance(s, Copy)]
-    pip = [LockedPackage(name=r) for s in plan.steps if isinstance(s, Run) for r in s.pip]
+    pip = [LockedPackage(name=d["name"], version=d["version"], sha256=d["sha256"]) for d in result.pip]
     return LockedImage(digest=image.manifest_digest, config=image.config_digest,
-                       layers=[layer.digest for layer in image.layers], source=recipe.from_,
+                       layers=[layer.digest for layer in image.layers], source=recipe.from_, base=result.base,
                        recipe=recipe_digest(recipe),
                        packages=[LockedPackage(**p) for p in result.packages], pip=pip, copy=copies)
 
@@ -44,7 +44,8 @@ def resolve(project: Any, directory: Path, store: Store, names: list[str] | None
     keep = {k: v for k, v in (existing.images if existing else {}).items() if k in recipes and k not in targets}
     pins = {k: v.pins() for k, v in keep.items()}
     builder = Builder(store, project.name, directory, recipes, reporter, pins=pins,
-                      refresh=frozenset(targets) if refresh else frozenset())
+                      refresh=frozenset(targets) if refresh else frozenset(), pip_pins=_pip_pins(keep),
+                      base_pins={k: v.base for k, v in keep.items() if v.base})
     lock = Lock(spec=spec_digest(recipes), images=dict(keep))
     for n in targets:
         result = builder.build(n)
@@ -52,6 +53,11 @@ def resolve(project: Any, directory: Path, store: Store, names: list[str] | None
             built[n] = result
         lock.images[n] = lock_entry(n, recipes[n], result)
     return lock
+
+
+def _pip_pins(images: dict[str, LockedImage]) -> dict[str, list[dict[str, str]]]:
+    return {k: [{"name": p.name, "version": p.version, "sha256": p.sha256} for p in v.pip]
+            for k, v in images.items() if v.pip}
 
 
 def check(project: Any, lock: Lock, names: list[str]) -> None:
@@ -83,7 +89,8 @@ def bound_build(project: Any, directory: Path, store: Store, lock: Lock, names: 
     error when `strict`, else (development) the lock entry is updated and named in the return."""
     check(project, lock, names)
     builder = Builder(store, project.name, directory, project.images, reporter,
-                      pins={k: v.pins() for k, v in lock.images.items()})
+                      pins={k: v.pins() for k, v in lock.images.items()}, pip_pins=_pip_pins(lock.images),
+                      base_pins={k: v.base for k, v in lock.images.items() if v.base})
     results, updated = {}, []
     for n in names:
         result = builder.build(n)

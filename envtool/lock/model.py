@@ -29,6 +29,7 @@ class LockedImage(_Strict):
     config: str
     layers: list[str]
     source: str                    # the recipe's `from`
+    base: str = ""                 # manifest digest of a registry base
     recipe: str                    # digest of this normalized recipe
     packages: list[LockedPackage] = Field(default_factory=list)
     pip: list[LockedPackage] = Field(default_factory=list)

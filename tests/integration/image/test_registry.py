@@ -71,3 +71,25 @@ def test_push_gc_pull_round_trips_the_manifest_digest(tmp_path, registry):
     assert by_digest.returncode == 0 and row["digest"] in by_digest.stderr
     run = cli(b, "run", row["ref"])
     assert run.returncode == 0 and run.stdout == "from the registry\n", run.stderr
+
+
+def test_a_registry_base_is_locked_by_digest(tmp_path, registry):
+    import tomllib
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "envtool.toml").write_text('[project]\nname = "regbase"\n[images.bb]\nfrom = "debian:bookworm"\n'
+                                       'variant = "extract"\npackages = ["busybox-static"]\n')
+    root = tmp_path / "root"
+    [row] = json.loads(cli(root, "-C", str(base), "push", f"{registry}/lib", "--json").stdout)
+    app = tmp_path / "app"
+    (app / "files").mkdir(parents=True)
+    (app / "files" / "x.txt").write_text("x\n")
+    (app / "envtool.toml").write_text(f'[project]\nname = "regapp"\n[images.app]\nfrom = "{row["ref"]}"\n'
+                                      'copy = [{ src = "files", dst = "/files" }]\n')
+    assert cli(root, "-C", str(app), "lock").returncode == 0
+    entry = tomllib.loads((app / "envtool.lock").read_text())["images"]["app"]
+    assert entry["base"] == row["digest"] and entry["source"] == row["ref"]
+    built = cli(tmp_path / "root2", "-C", str(app), "build", "--locked", "--json")
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)[0]["digest"] == entry["digest"]
