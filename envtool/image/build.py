@@ -28,6 +28,7 @@ from envtool.image.recipe import Config, Copy, Plan, Run, plan_recipe, step_key
 from envtool.image.store import Image, Layer, Store
 from envtool.spec.model import ImageRecipe
 
+RUNNER = 2      # bump when what a run step's layer contains changes for the same inputs
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 BUILD_CA = "/envtool-build-ca.crt"
 
@@ -218,7 +219,7 @@ class Builder:
             pip = pins
             command = pinned_pip_command(pins)
         # a run step's output depends on the environment it runs with, so that is part of its key
-        key = step_key(parent, step, f"env={sorted(plan.config.env)} epoch={plan.epoch} pip={pip}")
+        key = step_key(parent, step, f"runner={RUNNER} env={sorted(plan.config.env)} epoch={plan.epoch} pip={pip}")
         cached = self._cached(key)
         if cached is not None:
             return key, cached, True
@@ -350,16 +351,28 @@ class Builder:
                     raise BuildError(f"image {plan.name!r}: `{describe}` failed with exit code {code}"
                                      + (": " + " / ".join(tail[-3:]) if tail else ""),
                                      hint="fix the command; its full output is shown with --progress=plain")
-                if mounts:
-                    try:
-                        os.unlink(os.path.join(cfg.upper, BUILD_CA.lstrip("/")))
-                    except FileNotFoundError:
-                        pass
+                _drop_mountpoints(cfg.upper)
                 return on_upper(cfg.upper)
             finally:
                 launcher.cleanup(c, remove_state=True)
         finally:
             os.close(r)
+
+
+# paths the runtime mounts over during a step: whatever the upper dir holds there is a mountpoint
+# the runtime created (writes went to the mounts), never the step's work
+MOUNTPOINTS = ("dev", "proc", "sys", "etc/hosts", "etc/hostname", "etc/resolv.conf", BUILD_CA.lstrip("/"))
+
+
+def _drop_mountpoints(upper: str) -> None:
+    import shutil
+
+    for rel in MOUNTPOINTS:
+        path = os.path.join(upper, rel)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
 
 
 def parse_pip_report(doc: dict[str, Any]) -> list[dict[str, str]]:

@@ -106,3 +106,23 @@ def test_pip_requirements_are_locked_with_wheel_hashes_and_reproduced(tmp_path):
     assert json.loads(proc.stdout)[0]["digest"] == entry["digest"]
     run = cli(root, p, "run", "py")
     assert run.stdout == "1.16.0\n", run.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["hello", "shop"])
+def test_every_example_image_is_reproduced_from_its_lock_in_an_empty_root(tmp_path, example):
+    import json
+    import shutil
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[3] / "examples" / example
+    proj = tmp_path / example
+    shutil.copytree(src, proj, ignore=shutil.ignore_patterns("envtool.lock"))
+    root = os.environ.get("ENVTOOL_TEST_ROOT", "/var/tmp/envtool-test")
+    first = cli(root, proj, "build", "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    lock = tomllib.loads((proj / "envtool.lock").read_text())
+    again = cli(tmp_path / "empty-root", proj, "build", "--locked", "--json")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {r["image"]: r["digest"] for r in json.loads(again.stdout)} == \
+        {name: entry["digest"] for name, entry in lock["images"].items()}
