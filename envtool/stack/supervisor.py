@@ -58,6 +58,7 @@ class Managed:
     started_wall: float = 0.0
     stopped_by_user: bool = False
     error: str = ""                                       # why it could not be started
+    start_time: int | None = None                         # of PID 1, in clock ticks (pid reuse guard)
     health: HealthState | None = None
     probe: tuple[int, int, int, float] | None = None     # pid, pidfd, report fd, deadline
 
@@ -166,8 +167,7 @@ class Supervisor:
     def _save(self) -> None:
         self.data["containers"] = {
             n: {"spec": to_json(m.spec), "pid": m.container.pid if m.container else None,
-                "start_time": (state.proc_start_time(m.container.pid) if m.container and m.status in RUNNING
-                               else None),
+                "start_time": m.start_time if m.container and m.status in RUNNING else None,
                 "status": m.status, "hash": m.spec.hash, "image": m.spec.image, "service": m.spec.service,
                 "address": m.address, "restarts": m.restarts, "exit_code": m.exit_code,
                 "started_wall": m.started_wall}
@@ -334,10 +334,14 @@ class Supervisor:
                 self._reply(job.client, {"ok": True, "containers": [m.row() for m in self._ordered()]})
                 self._close(job.client)
                 return
-            for service in job.levels[job.index]:
-                for m in self._ordered():
-                    if m.spec.service == service and m.status not in RUNNING:
-                        self._start(m)
+            level = set(job.levels[job.index])
+            todo = [m for m in self._ordered() if m.spec.service in level and m.status not in RUNNING]
+            for m in todo:                      # the whole level is recorded before any of it exists
+                m.status = "creating"
+            self._save()
+            for m in todo:
+                self._start(m, record=False)
+            self._save()
 
     def _level_verdict(self, services: list[str], needs: dict[str, set[str]]) -> str | None:
         """None while waiting, "" when the level is done, else why it failed."""
@@ -368,12 +372,14 @@ class Supervisor:
         return restart.should_restart(m.spec.restart, m.exit_code or 0, m.stopped_by_user)
 
     # ---- containers ---------------------------------------------------------------------------
-    def _start(self, m: Managed) -> None:
+    def _start(self, m: Managed, record: bool = True) -> None:
+        """Start one container; `record=False` when the caller saved the state (a batch)."""
         assert self.net is not None
         spec = m.spec
         m.stopped_by_user = False
         m.status = "creating"
-        self._save()                                     # recorded before it is created
+        if record:
+            self._save()                                 # recorded before it is created
         fds: list[int] = []
         try:
             netns_fd, m.address = self.net.attach(spec.name)
@@ -400,13 +406,15 @@ class Supervisor:
             for fd in fds:
                 os.close(fd)
         m.started_mono, m.started_wall = time.monotonic(), time.time()
+        m.start_time = state.proc_start_time(m.container.pid)
         m.exit_code = None
         m.status = "starting" if spec.health else "running"
         m.health = HealthState(spec.health.retries, spec.health.start_period) if spec.health else None
         self.sel.register(m.container.pidfd, selectors.EVENT_READ, lambda fd, m=m: self._on_exit(m))
         if spec.health:
             self._at(min(spec.health.interval, STARTING_PROBE / 2), lambda m=m, c=m.container: self._probe(m, c))
-        self._save()
+        if record:
+            self._save()
         self._log(f"{spec.name}: started pid {m.container.pid} at {m.address}")
 
     def _rotate_logs(self) -> None:
@@ -667,6 +675,7 @@ class Supervisor:
                     m.container = launcher.Container(cfg, pid, self.cgroups.open(f"envtool/{self.project}/{name}"),
                                                      pidfd)
                     m.status = "running" if not spec.health else rec.get("status", "starting")
+                    m.start_time = start_time
                     m.started_mono = time.monotonic()
                     m.health = HealthState(spec.health.retries, 0) if spec.health else None
                     self.sel.register(pidfd, selectors.EVENT_READ, lambda fd, m=m: self._on_adopted_exit(m))
