@@ -159,3 +159,30 @@ def test_nothing_is_left_behind(envtool, py_image, store_root):
             assert "tini" not in open(f"/proc/{p}/cmdline").read()
         except FileNotFoundError:
             pass
+
+
+def test_cve_2019_5736_style_overwrite_of_the_init_binary_fails(envtool, py_image):
+    """A root process in the container tries to write the host's init binary through /proc/1/exe."""
+    import hashlib
+
+    from envtool.runtime.launcher import find_init
+
+    def digest():
+        with open(find_init(), "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    before = digest()
+    code = ("import errno\nfor path in ('/proc/1/exe', '/dev/init'):\n    try:\n"
+            "        open(path, 'r+b').write(b'pwned')\n        print(path, 'written')\n"
+            "    except OSError as e:\n        print(path, errno.errorcode[e.errno])\n")
+    proc = envtool("run", py_image, "python3", "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert "written" not in proc.stdout
+    assert digest() == before
+
+
+def test_cve_2024_21626_style_no_host_fd_or_cwd_leaks(probe):
+    """Nothing of the launcher's is open in the container, and its cwd is inside the container."""
+    r = probe(opts=("-w", "/tmp"))
+    assert r["fds"] == [0, 1, 2, 3]                    # 3 is the listing's own directory fd
+    assert r["cwd"] == "/tmp"
