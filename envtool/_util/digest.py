@@ -5,20 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, BinaryIO
+from typing import Any
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def sha256_bytes(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def sha256_stream(f: BinaryIO, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    while block := f.read(chunk):
-        h.update(block)
-    return "sha256:" + h.hexdigest()
 
 
 def canonical_json(value: Any) -> bytes:

@@ -30,5 +30,3 @@ def interface_name(kind: str, *parts: str) -> str:
     return name
 
 
-def cgroup_name(project: str, container: str) -> str:
-    return f"{PREFIX}/{project}/{container}"

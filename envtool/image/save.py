@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import shutil
 import tarfile
@@ -77,4 +76,3 @@ def _normalize(ti: tarfile.TarInfo) -> tarfile.TarInfo:
     return ti
 
 
-__all__ = ["save", "json"]

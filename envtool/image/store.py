@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from envtool._util.atomic import write_atomic
-from envtool._util.digest import DIGEST_RE, canonical_json, digest_hex, sha256_bytes
+from envtool._util.digest import DIGEST_RE, digest_hex, sha256_bytes
 from envtool.errors import ImageNotFound, StoreError
 from envtool.image import oci
 
@@ -279,4 +279,3 @@ def _sha256_file(f: IO[bytes]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-__all__ = ["Image", "Layer", "Store", "canonical_json", "gc"]

@@ -21,10 +21,6 @@ def _iproute() -> Any:
 
 def warm() -> None:
     """Import pyroute2 ahead of need (the supervisor does it while the CLI is still building)."""
-    _iproute_module()
-
-
-def _iproute_module() -> None:
     try:
         import pyroute2  # noqa: F401
     except ImportError:

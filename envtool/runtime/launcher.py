@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from envtool.errors import ContainerError, HostError, SyscallError
+from envtool.errors import HostError, SyscallError
 from envtool.runtime import ipc
 from envtool.runtime.cgroups import Cgroup, CgroupManager, detect
 from envtool.runtime.child import ChildContext, run_child
@@ -336,5 +336,5 @@ def describe_exit(info: ExitInfo, name: str, memory_limit: int | None) -> str | 
     return None
 
 
-__all__ = ["Container", "ExitInfo", "ContainerError", "cleanup", "find_init", "reap", "run_attached",
+__all__ = ["Container", "ExitInfo", "cleanup", "find_init", "reap", "run_attached",
            "start", "stop"]

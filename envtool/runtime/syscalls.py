@@ -415,18 +415,6 @@ def mkdirs_in_root(root_fd: int, rel: str) -> str:
     return "/".join(resolved) or "."
 
 
-def set_child_subreaper() -> None:
-    _check(_lib().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
-def unshare(flags: int) -> None:
-    LinuxSyscalls().unshare(flags)
-
-
-def setns(fd: int, nstype: int) -> None:
-    LinuxSyscalls().setns(fd, nstype)
-
-
 def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
     return LinuxSyscalls().openat2(dir_fd, path, flags, resolve, mode)
 

@@ -5,7 +5,6 @@ new supervisor after a crash) removes exactly what exists."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +79,3 @@ def projects(store_root: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir() if (p / "state.json").exists()) if d.is_dir() else []
 
 
-def remove_tree(paths: Paths, keep_logs: bool = False) -> None:
-    for p in (paths.state, paths.socket):
-        try:
-            os.unlink(p)
-        except FileNotFoundError:
-            pass

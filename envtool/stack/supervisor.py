@@ -22,7 +22,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from envtool.errors import EnvtoolError
@@ -743,4 +742,3 @@ def run_daemon(store_root: str, project: str) -> None:
         raise
 
 
-__all__ = ["Supervisor", "run_daemon", "Path"]
