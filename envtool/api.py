@@ -511,6 +511,12 @@ def control_services(op: str, services: list[str], file: str | None = None, dire
     return _stream(paths, {"op": op, "services": services}, None)
 
 
+def watch_log(project: str) -> tuple[str, Any]:
+    """The watcher's entry in the stack's log stream: (name, path)."""
+    name = f"{project}-watch"
+    return name, _paths(project).log(name)
+
+
 def log_files(file: str | None = None, directory: str | None = None, services: list[str] | None = None
               ) -> list[tuple[str, Any]]:
     """(container name, log path) for the project's containers, optionally of some services."""
@@ -523,9 +529,9 @@ def log_files(file: str | None = None, directory: str | None = None, services: l
         if services and rec.get("service") not in services:
             continue
         out.append((name, paths.log(name)))
-    watch_log = paths.log(f"{paths.root.name}-watch")
-    if watch_log.exists() and (not services or "watch" in services):
-        out.append((f"{paths.root.name}-watch", watch_log))
+    watch_name, watch_path = watch_log(paths.root.name)
+    if watch_path.exists() and (not services or "watch" in services):
+        out.append((watch_name, watch_path))
     if services and not out:
         raise SpecError(f"no running containers for {', '.join(services)}")
     return out
@@ -624,7 +630,7 @@ class StackHooks:
 
         line = f"[watch] {text}"
         self.paths.logs.mkdir(parents=True, exist_ok=True)
-        with open(self.paths.log(f"{self.name}-watch"), "a") as f:
+        with open(watch_log(self.name)[1], "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
         if self.echo:
             sys.stderr.write(line + "\n")

@@ -24,6 +24,7 @@ from envtool.runtime.syscalls import (
     CLONE_NEWUTS,
     LinuxSyscalls,
     Syscalls,
+    redirect_stdio,
 )
 from envtool.runtime.users import resolve_user
 
@@ -59,9 +60,7 @@ def spawn(spec: EnterSpec, stdio: tuple[int, int, int] | None = None, console_fd
     if pid == 0:
         os.close(r)
         if stdio:
-            for n, fd in enumerate(stdio):
-                if fd != n:
-                    os.dup2(fd, n)
+            redirect_stdio(stdio)
         _middle(spec, ns_fds, w, console_fd, LinuxSyscalls())
     for fd, _ in ns_fds:
         os.close(fd)

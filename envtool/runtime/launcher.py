@@ -21,7 +21,7 @@ from envtool.runtime import ipc
 from envtool.runtime.cgroups import Cgroup, CgroupManager, detect
 from envtool.runtime.child import ChildContext, run_child
 from envtool.runtime.config import ContainerConfig
-from envtool.runtime.syscalls import CLONE_NEWPID, LinuxSyscalls, Syscalls
+from envtool.runtime.syscalls import CLONE_NEWPID, LinuxSyscalls, Syscalls, redirect_stdio
 
 
 @dataclass
@@ -95,9 +95,7 @@ def start(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupMa
     if pid == 0:
         os.close(read_fd)
         if stdio:
-            for n, fd in enumerate(stdio):
-                if fd != n:
-                    os.dup2(fd, n)
+            redirect_stdio(stdio)
         console_fd = console[1].detach() if console else None
         run_child(cfg, ChildContext(tuple(cgroup.procs_files()), bpf, write_fd, console_fd), LinuxSyscalls())
     os.close(write_fd)

@@ -371,6 +371,13 @@ class LinuxSyscalls:
             raise SyscallError("set up console", "/dev/ptmx", e.errno or 0) from None
 
 
+def redirect_stdio(stdio: tuple[int, int, int]) -> None:
+    """Make the given fds this process's stdin, stdout and stderr (in a freshly forked child)."""
+    for n, fd in enumerate(stdio):
+        if fd != n:
+            os.dup2(fd, n)
+
+
 def mkdirs_in_root(root_fd: int, rel: str) -> str:
     """mkdir -p of `rel` inside the directory `root_fd`, following symlinks as the container will
     see them (absolute targets restart at the root, `..` stops at it).  Returns the real path, free

@@ -87,7 +87,7 @@ def _attach(ctx: typer.Context, env: str | None = None, watch_: bool = False) ->
     printer.print_existing()
     if watch_:
         w = api.watcher(ctx.obj.file, ctx.obj.directory, env, echo=False)
-        printer.add(f"{name}-watch", api._paths(name).log(f"{name}-watch"))
+        printer.add(*api.watch_log(name))
         w.initial_sync()
         w.run(poll=printer.poll, should_stop=lambda: bool(stop))
     else:
