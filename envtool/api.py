@@ -43,6 +43,18 @@ def config(file: str | None = None, directory: str | None = None, env: str | Non
     return data
 
 
+def diff(a: str, b: str, file: str | None = None, directory: str | None = None) -> list[tuple[str, Any, Any]]:
+    """What differs between two environments ('base' for none), key by key."""
+    from envtool.spec.compare import differences
+
+    def resolved(env: str) -> dict[str, Any]:
+        data = config(file, directory, None if env == "base" else env)
+        data.pop("environments", None)
+        return data
+
+    return differences(resolved(a), resolved(b))
+
+
 def schema_text() -> str:
     from envtool.spec.schema import schema_text as text
 
@@ -315,9 +327,6 @@ def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | Non
                   services: list[str] | None = None, locked: bool = False, notes: list[str] | None = None) -> Any:
     """Build what the services need and return the StackSpec (every replica)."""
     from envtool.errors import ImageNotFound
-    from envtool.image.sources.oci_archive import import_archive
-    from envtool.spec.checks import is_recipe_ref
-    from envtool.stack.convert import stack_spec
 
     project = loaded.project
     for name, n in (scale or {}).items():
@@ -335,10 +344,29 @@ def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | Non
                 keep.add(s)
                 todo.extend(project.services[s].depends_on)
         project.services = {k: v for k, v in project.services.items() if k in keep}
+    images = service_images(loaded, reporter, locked, notes)
+    return _stack_of(loaded, images)
+
+
+def _stack_of(loaded: Any, images: dict[str, Any]) -> Any:
+    from envtool.stack.convert import stack_spec
+
+    store = open_store()
+    return stack_spec(loaded, images, store, {ref: store.unpack(img) for ref, img in images.items()})
+
+
+def service_images(loaded: Any, reporter: Any = None, locked: bool = False, notes: list[str] | None = None
+                   ) -> dict[str, Any]:
+    """Every image the project's services use, by reference as written: recipes built from the lock,
+    oci-archive files imported, registry references pulled."""
+    from envtool.image.sources.oci_archive import import_archive
+    from envtool.spec.checks import is_recipe_ref
+
+    project = loaded.project
     store = open_store()
     recipes_used = sorted({s.image for s in project.services.values() if is_recipe_ref(s.image)})
     built = _locked_build(loaded, recipes_used, reporter, locked or _strict_env(loaded.env), notes)
-    images, dirs = {}, {}
+    images: dict[str, Any] = {}
     for svc in project.services.values():
         ref = svc.image
         if ref in images:
@@ -352,8 +380,7 @@ def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | Non
             from envtool.image.sources.registry import pull as registry_pull
 
             images[ref] = registry_pull(ref, store)
-        dirs[ref] = store.unpack(images[ref])
-    return stack_spec(loaded, images, store, dirs)
+    return images
 
 
 def plan(file: str | None = None, directory: str | None = None, env: str | None = None,
@@ -371,31 +398,246 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
        services: list[str] | None = None, reporter: Any = None, on_event: Any = None,
        scale: dict[str, int] | None = None, locked: bool = False, notes: list[str] | None = None
        ) -> dict[str, Any]:
-    """Build, then have the project's supervisor reconcile the stack; returns the final rows."""
+    """Build, then have the project's supervisor reconcile the stack; returns the final rows.
+    A whole stack in a named environment is a release: its id is recorded as deployed here."""
+    check_host()
+    loaded = load_project(file, directory, env)
+    whole = not services and not scale and env is not None
+
+    def desired() -> Any:
+        if not whole:
+            return desired_stack(loaded, reporter, scale, services, locked, notes)
+        images = service_images(loaded, reporter, locked, notes)
+        spec = _stack_of(loaded, images)
+        rel = _release_for(loaded, images)
+        spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
+        return spec
+
+    return _apply(loaded.name, desired, services, on_event, f"project:{loaded.directory}")
+
+
+def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_event: Any = None,
+              expect: str | None = None) -> tuple[dict[str, Any], str]:
+    """Run a release bundle: every part verified, no project directory and no package mirror needed.
+    Returns (final rows, release id)."""
+    from envtool.spec.load import LoadedProject
+    from envtool.spec.model import Project
+
+    check_host()
+    store = open_store()
+    rel = _read_bundle(Path(bundle), store)
+    if expect and rel.id != expect:
+        from envtool.release.bundle import BundleError
+
+        raise BundleError(f"{bundle} is release {rel.id}, not {expect}", hint="check which file you copied")
+    project = Project.model_validate(rel.config_for(env))
+    directory = _release_files(store, rel)
+    loaded = LoadedProject(project, Path(bundle), directory, env, [])
+
+    def desired() -> Any:
+        images = {ref: store.image(rel.images[ref]) for ref in {s.image for s in project.services.values()}}
+        spec = _stack_of(loaded, images)
+        spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
+        return spec
+
+    final = _apply(rel.project, desired, None, on_event, f"bundle:{os.path.abspath(bundle)}")
+    return {**final, "project": rel.project}, rel.id
+
+
+def _apply(project: str, make_desired: Any, services: list[str] | None, on_event: Any, source: str
+           ) -> dict[str, Any]:
     import fcntl
 
+    from envtool.release import history
     from envtool.stack import control
     from envtool.stack.spec import stack_to_json
 
-    check_host()
-    loaded = load_project(file, directory, env)
-    paths = _paths(loaded.name)
+    paths = _paths(project)
     paths.root.mkdir(parents=True, exist_ok=True)
     lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)               # two `up`s in one project take turns
-        control.start(str(open_store().root), loaded.name, paths)    # it starts while we build
-        desired = desired_stack(loaded, reporter, scale, services, locked, notes)
+        control.start(str(open_store().root), project, paths)    # it starts while we build
+        desired = make_desired()
         if services:                                   # keep the services not named as they are
             recorded = _recorded_specs(paths)
             names = {c.name for c in desired.containers}
             desired.containers += [c for c in recorded if c.name not in names and c.service not in
                                    {d.service for d in desired.containers}]
-        control.ensure(str(open_store().root), loaded.name, paths)
+        control.ensure(str(open_store().root), project, paths)
         final = _stream(paths, {"op": "apply", "stack": stack_to_json(desired)}, on_event)
+        if desired.release:
+            history.record_deployment(open_store().root, project, desired.release, desired.env, desired.lock,
+                                      desired.images, source, history.stack_healthy(final.get("containers", [])))
     finally:
         os.close(lock)
     return final
+
+
+# ---- releases ------------------------------------------------------------------------------------
+def _frozen(loaded: Any) -> dict[str, Any]:
+    from envtool.release.bundle import frozen_config
+    from envtool.spec.interpolate import read_dotenv
+
+    data = loaded.project.model_dump(mode="json", by_alias=True, exclude_none=True)
+    env_files: dict[str, dict[str, str]] = {}
+    for name, svc in loaded.project.services.items():
+        for f in svc.env_file:
+            env_files.setdefault(name, {}).update(read_dotenv((loaded.directory / f).read_text()))
+    return frozen_config(data, env_files)
+
+
+def _release_for(loaded: Any, images: dict[str, Any], envs: list[str] | None = None) -> Any:
+    """The release the project is now: its resolved stack in every (or the named) environment, its
+    lock, the digests of its images, and the files its bind mounts read."""
+    from envtool.image.resolve import lock_path
+    from envtool.release.bundle import Release
+
+    base = load_project(str(loaded.file), str(loaded.directory))
+    known = list(base.project.environments)
+    names = known if envs is None else envs
+    for e in names:
+        if e not in known:
+            raise SpecError(f"no environment {e!r} in {base.file}", hint="environments: " + (", ".join(known) or "none"))
+    stack = {"base": _frozen(base),
+             "environments": {e: _frozen(load_project(str(base.file), str(base.directory), e)) for e in names}}
+    lock_file = lock_path(base.directory)
+    if not lock_file.exists():
+        raise SpecError(f"no {lock_file.name} in {base.directory}", hint="run `envtool lock` and commit the file")
+    files = _files_blob(base.directory, [stack["base"], *stack["environments"].values()])
+    return Release(base.name, stack, lock_file.read_bytes(),
+                   {ref: img.manifest_digest for ref, img in sorted(images.items())}, files)
+
+
+def _files_blob(directory: Path, configs: list[dict[str, Any]]) -> str | None:
+    """The project files that bind mounts read, as one deterministic tar in the store."""
+    from envtool.image.layer import LayerWriter, Owner, add_copy
+
+    sources = sorted({os.path.normpath(v["source"]) for cfg in configs for svc in cfg.get("services", {}).values()
+                      for v in svc.get("volumes", []) if v.get("type") == "bind" and v.get("source")})
+    if not sources:
+        return None
+    w = LayerWriter(0)
+    for rel in sources:
+        full = directory / rel
+        if full.exists():
+            add_copy(w, str(full), rel, Owner(), None, [])
+    store = open_store()
+    out, tmp = store.staging_file()
+    with out:
+        w.write(out)
+    return store.put_file(tmp)[0]
+
+
+def _read_bundle(path: Path, store: Any) -> Any:
+    from envtool.release import bundle
+
+    return bundle.read(path, store)
+
+
+def _release_files(store: Any, rel: Any) -> Path:
+    """Where a bundle's bind-mount sources live on this host: unpacked once per release."""
+    import shutil
+    import tempfile
+
+    from envtool._util.digest import digest_hex
+    from envtool.image.extract import extract_layer
+    from envtool.release.bundle import files_layer
+
+    target = store.root / "releases" / digest_hex(rel.id)
+    target.mkdir(parents=True, exist_ok=True)
+    if rel.files and not (target / "rootfs").is_dir():
+        staging = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="files-"))
+        try:
+            blob = store.blob_path(rel.files)
+            with open(blob, "rb") as f:
+                extract_layer(f, staging, files_layer(rel.files, blob.stat().st_size))
+            os.rename(staging / "rootfs", target / "rootfs")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target / "rootfs" if rel.files else target
+
+
+def bundle(output: str, file: str | None = None, directory: str | None = None, envs: list[str] | None = None,
+           reporter: Any = None, compress: bool = True) -> dict[str, Any]:
+    """Write a release bundle; returns {"release", "path", "size", "images", "environments"}."""
+    from envtool.release import bundle as bundle_file
+
+    check_host(need_overlay=False)
+    loaded = load_project(file, directory)
+    images = service_images(loaded, reporter, locked=True)
+    rel = _release_for(loaded, images, envs)
+    out = Path(output)
+    rid = bundle_file.write(rel, open_store(), out, compress, reporter)
+    return {"release": rid, "path": str(out), "size": out.stat().st_size, "images": rel.images,
+            "environments": sorted(rel.stack["environments"]), "lock": rel.lock_digest}
+
+
+def _current(project: str) -> Any:
+    """What runs now for the project on this host."""
+    from envtool.release.history import Current, stack_healthy
+    from envtool.stack import control, state
+
+    paths = _paths(project)
+    data = state.load(paths)
+    running = control.running(paths) and paths.socket.exists()
+    rows = list(control.call(paths, {"op": "ps"}).get("containers", [])) if running else []
+    return Current(data.get("release"), data.get("env"), running and bool(rows), stack_healthy(rows))
+
+
+def promote(source: str, target: str, file: str | None = None, directory: str | None = None,
+            release: str | None = None) -> dict[str, Any]:
+    """Record that the release deployed and healthy in `source` on this host goes to `target`."""
+    from envtool.image.resolve import lock_path
+    from envtool.release import history
+
+    loaded = load_project(file, directory)
+    root = open_store().root
+    current = _current(loaded.name)
+    if current.running and current.healthy and current.release:
+        history.mark_healthy(root, loaded.name, current.release, current.env)
+    lock_file = lock_path(loaded.directory)
+    lock_now = sha256_file(lock_file) if lock_file.exists() else None
+    record = history.decide_promotion(current, history.deployments(root, loaded.name), source, target,
+                                      lock_now, list(loaded.project.environments))
+    if release and record["release"] != release:
+        raise history.PromotionRefused(f"{source!r} runs release {record['release']}, not {release}",
+                                       hint="deploy that release to it first")
+    entry = {"release": record["release"], "from": source, "to": target, "promoted_at": history.now(),
+             "healthy_since": record.get("healthy_at") or history.now(), "deployed_at": record["deployed_at"],
+             "lock": record["lock"], "images": record["images"]}
+    path = history.append_release(loaded.directory, entry)
+    return {**entry, "file": str(path)}
+
+
+def releases(file: str | None = None, directory: str | None = None, project: str | None = None
+             ) -> dict[str, Any]:
+    """The project's promotion history (from its committed file) and its deployments on this host."""
+    from envtool.release import history
+
+    promotions: list[dict[str, Any]] = []
+    name = project
+    try:
+        loaded = load_project(file, directory)
+        promotions = history.read_releases(loaded.directory)
+        name = name or loaded.name
+    except SpecError:
+        if name is None:
+            raise
+    assert name is not None
+    current = _current(name)
+    if current.running and current.healthy and current.release:
+        history.mark_healthy(open_store().root, name, current.release, current.env)
+    deployed = history.deployments(open_store().root, name)
+    return {"project": name, "current": {"release": current.release if current.running else None,
+                                         "env": current.env, "healthy": current.healthy},
+            "promotions": promotions, "deployments": deployed}
+
+
+def sha256_file(path: Path) -> str:
+    from envtool._util.digest import sha256_bytes
+
+    return sha256_bytes(path.read_bytes())
 
 
 def _recorded_specs(paths: Any) -> list[Any]:
@@ -429,6 +671,8 @@ def project_name(file: str | None = None, directory: str | None = None) -> str:
     so `down` and `ps` still work on a broken file."""
     from envtool._util.names import project_name_from_dir
 
+    if os.environ.get("ENVTOOL_PROJECT"):            # -p NAME: a stack run from a bundle has no directory
+        return os.environ["ENVTOOL_PROJECT"]
     try:
         return load_project(file, directory).name
     except SpecError:
@@ -563,7 +807,7 @@ def exec_spec(service: str, argv: list[str], file: str | None = None, directory:
     spec = container_from_json(rec["spec"])
     env_map = dict(spec.env)
     env_map.update(parse_env(env or []))
-    cg = detect().open(f"envtool/{name}/{spec.name}")
+    cg = detect().open(f"{state.cgroup_parent(open_store().root, name)}/{spec.name}")
     return EnterSpec(rec["pid"], tuple(argv), tuple(env_map.items()), workdir or spec.workdir,
                      spec.user if user is None else user, frozenset(spec.capabilities),
                      tuple(cg.procs_files()), bpf_for(spec.capabilities, str(open_store().cache_dir / "seccomp")))

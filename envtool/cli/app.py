@@ -32,18 +32,25 @@ def _globals(
     ctx: typer.Context,
     file: str | None = typer.Option(None, "-f", "--file", help="Path to envtool.toml."),
     directory: str | None = typer.Option(None, "-C", "--directory", help="Project directory."),
+    project: str | None = typer.Option(None, "-p", "--project-name", envvar="ENVTOOL_PROJECT",
+                                       help="Act on this project's stack (e.g. one run from a bundle)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
+    import os
+
+    if project:
+        os.environ["ENVTOOL_PROJECT"] = project
     ctx.obj = Globals(file, directory, debug)
 
 
 def _register() -> None:
-    from envtool.cli.commands import images, run, spec, stack
+    from envtool.cli.commands import images, release, run, spec, stack
 
     spec.register(app)
     images.register(app)
     run.register(app)
     stack.register(app)
+    release.register(app)
 
 
 _register()

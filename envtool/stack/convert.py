@@ -15,6 +15,7 @@ from envtool.errors import UsageError
 from envtool.image.store import Image, Store
 from envtool.runtime.caps import effective_set
 from envtool.runtime.config import BindMount, ContainerConfig, Limits
+from envtool.stack.state import cgroup_parent
 
 
 @dataclass
@@ -163,4 +164,4 @@ def service_config(spec: Any, store: Store, netns: str, hosts: tuple[tuple[str, 
         limits=Limits(spec.memory, spec.cpus, spec.pids), init=init_path if spec.init else None,
         netns=netns, hosts=hosts, resolv_conf=resolv_conf,
         stop_signal=int(getattr(signal.Signals, spec.stop_signal)), stop_grace=spec.stop_grace,
-        cgroup_parent=f"envtool/{project}")
+        cgroup_parent=cgroup_parent(store.root, project))

@@ -77,6 +77,9 @@ class StackSpec:
     containers: list[ContainerSpec] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     env: str | None = None
+    release: str | None = None                       # the release id, when the stack is one
+    lock: str | None = None                          # digest of its envtool.lock
+    images: dict[str, str] = field(default_factory=dict)   # image reference → manifest digest
 
     def services(self) -> dict[str, list[ContainerSpec]]:
         out: dict[str, list[ContainerSpec]] = {}
@@ -110,9 +113,11 @@ def container_from_json(d: dict[str, Any]) -> ContainerSpec:
 
 def stack_to_json(s: StackSpec) -> dict[str, Any]:
     return {"project": s.project, "directory": s.directory, "subnet": s.subnet, "env": s.env,
-            "volumes": s.volumes, "containers": [to_json(c) for c in s.containers]}
+            "volumes": s.volumes, "containers": [to_json(c) for c in s.containers], "release": s.release,
+            "lock": s.lock, "images": s.images}
 
 
 def stack_from_json(d: dict[str, Any]) -> StackSpec:
     return StackSpec(d["project"], d["directory"], d.get("subnet"),
-                     [container_from_json(c) for c in d["containers"]], list(d.get("volumes", [])), d.get("env"))
+                     [container_from_json(c) for c in d["containers"]], list(d.get("volumes", [])), d.get("env"),
+                     d.get("release"), d.get("lock"), dict(d.get("images") or {}))

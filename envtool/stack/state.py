@@ -4,7 +4,9 @@ new supervisor after a crash) removes exactly what exists."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,3 +81,13 @@ def projects(store_root: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir() if (p / "state.json").exists()) if d.is_dir() else []
 
 
+
+
+def cgroup_parent(store_root: Path | str, project: str) -> str:
+    """The cgroup level of a project's containers: envtool/<project> under the default root; another
+    root on the same machine (a second envtool "host") gets a level of its own, so two roots may run
+    projects of the same name side by side."""
+    root = os.path.realpath(store_root)
+    if root == "/var/lib/envtool":
+        return f"envtool/{project}"
+    return f"envtool/{project}.{hashlib.sha256(root.encode()).hexdigest()[:8]}"

@@ -284,6 +284,7 @@ class Supervisor:
             return
         self.stack = stack
         self.data["env"] = stack.env
+        self.data["release"] = stack.release
         self.data["directory"] = stack.directory
         if any(c.init for c in stack.containers) and self.init_path is None:
             self.init_path = launcher.find_init()
@@ -671,7 +672,7 @@ class Supervisor:
                     pidfd = -1
                 if pidfd >= 0:
                     cfg = service_config(spec, self.store, "host", (), "", None, self.project)
-                    m.container = launcher.Container(cfg, pid, self.cgroups.open(f"envtool/{self.project}/{name}"),
+                    m.container = launcher.Container(cfg, pid, self._cgroup(name),
                                                      pidfd)
                     m.status = "running" if not spec.health else rec.get("status", "starting")
                     m.start_time = start_time
@@ -684,12 +685,15 @@ class Supervisor:
                     continue
             m.status = "exited"
             self.managed[name] = m
-            cg = self.cgroups.open(f"envtool/{self.project}/{name}")
+            cg = self._cgroup(name)
             try:
                 cg.remove()
             except EnvtoolError:
                 pass
         self._save()
+
+    def _cgroup(self, name: str) -> Any:
+        return self.cgroups.open(f"{state.cgroup_parent(self.store.root, self.project)}/{name}")
 
     def _on_adopted_exit(self, m: Managed) -> None:
         c = m.container

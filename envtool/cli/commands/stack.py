@@ -42,11 +42,26 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
        watch_: bool = typer.Option(False, "--watch", "-w", help="Apply develop.watch rules on file changes."),
        locked: bool = typer.Option(False, "--locked", help="Refuse a missing or mismatched envtool.lock "
                                                            "(implied for environments other than dev)."),
+       bundle: str | None = typer.Option(None, "--bundle", help="Run this release bundle (no project "
+                                                                "directory needed; every digest verified)."),
+       release: str | None = typer.Option(None, "--release", help="With --bundle: refuse any other release id."),
        ) -> None:
     """Build what is missing and start the stack; attached, stream logs until Ctrl-C (which stops it)."""
     from envtool.cli.progress import reporter
 
     rep = reporter(progress, only_work=True)
+    if bundle is not None:
+        if services or dry_run or watch_:
+            from envtool.errors import UsageError
+
+            raise UsageError("--bundle runs the whole release: no SERVICE, --dry-run or --watch")
+        final, rid = api.up_bundle(bundle, env, rep, _progress, release)
+        render.info(f"release {rid}" + (f" ({env})" if env else ""))
+        os.environ["ENVTOOL_PROJECT"] = final["project"]
+        _report(final, json_)
+        if not detach:
+            _attach(ctx, env)
+        return
     if dry_run:
         with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
             actions = api.plan(ctx.obj.file, ctx.obj.directory, env, rep)
@@ -59,6 +74,16 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
                        notes=notes)
     for n in notes:
         render.info(n)
+    _report(final, json_)
+    if detach:
+        if watch_:
+            api.start_watch_daemon(ctx.obj.file, ctx.obj.directory, env)
+            render.info("watching for changes (see `envtool logs watch`; `envtool down` stops it)")
+        return
+    _attach(ctx, env, watch_)
+
+
+def _report(final: dict, json_: bool) -> None:
     rows = final.get("containers", [])
     if json_:
         render.print_json(rows)
@@ -66,12 +91,6 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
         for r in rows:
             health = f" ({r['health']})" if r.get("health") else ""
             render.info(f"{r['name']}: {r['status']}{health} {r['ip']} {' '.join(r['ports'])}".rstrip())
-    if detach:
-        if watch_:
-            api.start_watch_daemon(ctx.obj.file, ctx.obj.directory, env)
-            render.info("watching for changes (see `envtool logs watch`; `envtool down` stops it)")
-        return
-    _attach(ctx, env, watch_)
 
 
 def _attach(ctx: typer.Context, env: str | None = None, watch_: bool = False) -> None:
