@@ -171,8 +171,9 @@ def save(image_ref: str, output: str, file: str | None = None, directory: str | 
 
 
 def push(registry: str, file: str | None = None, directory: str | None = None, images: list[str] | None = None,
-         reporter: Any = None, tag: str = "latest") -> list[dict[str, Any]]:
-    """Push the project's images (built from the lock) to REGISTRY[/prefix]/<project>/<image>:<tag>."""
+         reporter: Any = None, tag: str = "latest", compress: bool = False) -> list[dict[str, Any]]:
+    """Push the project's images (built from the lock) to REGISTRY[/prefix]/<project>/<image>:<tag>,
+    under their locked digests (unless compress)."""
     from envtool.image.sources.registry import push as registry_push
 
     results = build(file, directory, images, reporter)
@@ -180,7 +181,7 @@ def push(registry: str, file: str | None = None, directory: str | None = None, i
     out = []
     for r in results:
         ref = f"{registry.rstrip('/')}/{loaded.name}/{r.name}:{tag}"
-        digest, uploaded = registry_push(open_store(), r.image, ref)
+        digest, uploaded = registry_push(open_store(), r.image, ref, compress)
         out.append({"image": r.name, "ref": ref, "digest": digest, "uploaded_blobs": uploaded})
     return out
 
@@ -487,20 +488,25 @@ def _frozen(loaded: Any) -> dict[str, Any]:
     return frozen_config(data, env_files)
 
 
+def _reload(loaded: Any, env: str | None) -> Any:
+    """The same project under another environment."""
+    return load_project(str(loaded.file.resolve()), str(loaded.directory.resolve()), env)
+
+
 def _release_for(loaded: Any, images: dict[str, Any], envs: list[str] | None = None) -> Any:
     """The release the project is now: its resolved stack in every (or the named) environment, its
     lock, the digests of its images, and the files its bind mounts read."""
     from envtool.image.resolve import lock_path
     from envtool.release.bundle import Release
 
-    base = load_project(str(loaded.file), str(loaded.directory))
+    base = _reload(loaded, None)
     known = list(base.project.environments)
     names = known if envs is None else envs
     for e in names:
         if e not in known:
             raise SpecError(f"no environment {e!r} in {base.file}", hint="environments: " + (", ".join(known) or "none"))
     stack = {"base": _frozen(base),
-             "environments": {e: _frozen(load_project(str(base.file), str(base.directory), e)) for e in names}}
+             "environments": {e: _frozen(_reload(base, e)) for e in names}}
     lock_file = lock_path(base.directory)
     if not lock_file.exists():
         raise SpecError(f"no {lock_file.name} in {base.directory}", hint="run `envtool lock` and commit the file")
@@ -571,6 +577,157 @@ def bundle(output: str, file: str | None = None, directory: str | None = None, e
     rid = bundle_file.write(rel, open_store(), out, compress, reporter)
     return {"release": rid, "path": str(out), "size": out.stat().st_size, "images": rel.images,
             "environments": sorted(rel.stack["environments"]), "lock": rel.lock_digest}
+
+
+def image_digests(loaded: Any, reporter: Any = None, notes: list[str] | None = None) -> dict[str, str]:
+    """Manifest digest of every image the services use, without building: recipes from
+    envtool.lock (which must match them), other references from the store or their source."""
+    from envtool.errors import ImageNotFound
+    from envtool.image.resolve import lock_path
+    from envtool.lock import io as lock_io
+    from envtool.lock.drift import drift
+    from envtool.spec.checks import is_recipe_ref
+
+    refs = sorted({s.image for s in loaded.project.services.values()})
+    recipes = [r for r in refs if is_recipe_ref(r)]
+    out: dict[str, str] = {}
+    if recipes:
+        lock_file = lock_io.read(lock_path(loaded.directory))
+        if lock_file is not None and not drift(loaded.project.images, lock_file, recipes):
+            out.update({r: lock_file.images[r].digest for r in recipes})
+        else:                                  # as `build` does: lock (or say why not) first
+            check_host(need_overlay=False)
+            built = _locked_build(loaded, recipes, reporter, False, notes)
+            out.update({r: built[r].image.manifest_digest for r in recipes})
+    for r in refs:
+        if r in out:
+            continue
+        if "@sha256:" in r:
+            out[r] = r.split("@", 1)[1]
+            continue
+        try:
+            out[r] = service_images(type(loaded)(loaded.project.model_copy(update={"services": {
+                k: v for k, v in loaded.project.services.items() if v.image == r}}), loaded.file, loaded.directory,
+                loaded.env, []))[r].manifest_digest
+        except EnvtoolError as e:
+            raise ImageNotFound(f"cannot resolve image {r!r} to a digest: {e.message}", hint=e.hint) from None
+    return out
+
+
+def export_kubernetes(output: str, file: str | None = None, directory: str | None = None,
+                      envs: list[str] | None = None, registry: str = "localhost:5000") -> dict[str, Any]:
+    """Write a Kustomize base and overlays; returns {"files", "notes"}."""
+    from envtool.release import k8s
+
+    base = load_project(file, directory)
+    names = _environment_names(base, envs)
+    environments = {e: _reload(base, e).project for e in names}
+    notes: list[str] = []
+    ex = k8s.export(base.project, environments, image_digests(base, None, notes), registry)
+    return {"files": _write_tree(Path(output), ex.files, ("base", "overlays")), "notes": ex.notes, "info": notes}
+
+
+def export_compose(output: str | None, file: str | None = None, directory: str | None = None,
+                   env: str | None = None, registry: str = "localhost:5000") -> dict[str, Any]:
+    """A Compose file of the resolved stack (one environment); returns {"text", "notes"}."""
+
+    from envtool.release.compose_out import compose
+
+    loaded = load_project(file, directory, env)
+    info: list[str] = []
+    doc, notes = compose(loaded.project, image_digests(loaded, None, info), registry)
+    text = yaml_text([doc])
+    if output:
+        from envtool._util.atomic import write_atomic
+
+        write_atomic(output, text)
+    return {"text": text, "notes": notes, "info": info}
+
+
+def import_compose(compose_file: str, output: str | None = None, project: str | None = None,
+                   force: bool = False) -> dict[str, Any]:
+    """Convert a Compose file into an envtool.toml beside it (or at output); the result is loaded
+    back to prove it valid.  Returns {"file", "notes", "services", "images"}."""
+    import tomli_w
+    import yaml
+
+    from envtool.release.compose_in import convert
+
+    src = Path(compose_file)
+    if not src.is_file():
+        raise SpecError(f"no such file: {src}", hint="pass the path of a compose.yaml / docker-compose.yml")
+    try:
+        data = yaml.safe_load(src.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        from envtool.errors import Location
+
+        raise SpecError(f"invalid YAML: {getattr(e, 'problem', None) or e}",
+                        location=Location(str(src), mark.line + 1, mark.column + 1) if mark else Location(str(src))
+                        ) from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{src} is not a Compose file (no top-level mapping)")
+    result = convert(data, src.parent, project)
+    target = Path(output) if output else src.parent / "envtool.toml"
+    if target.exists() and not force:
+        raise SpecError(f"{target} already exists", hint="pass --force to overwrite it, or -o FILE")
+    header = f"# Converted from {src.name} by `envtool import`.\n"
+    if result.notes:
+        header += "# Not converted, or approximated:\n" + "".join(f"#   - {n}\n" for n in result.notes)
+    text = header + tomli_w.dumps(result.document)
+    staged = target.with_name(f".{target.name}.import")
+    staged.write_text(text)
+    try:
+        load_project(str(staged.resolve()), str(target.parent.resolve()))      # valid, or nothing written
+    except SpecError as e:
+        staged.unlink()
+        raise SpecError(f"the converted file is not valid: {e.message}", hint=e.hint) from None
+    os.replace(staged, target)
+    doc = result.document
+    return {"file": str(target), "notes": result.notes, "services": list(doc.get("services", {})),
+            "images": list(doc.get("images", {}))}
+
+
+def yaml_text(docs: list[Any]) -> str:
+    """Plain YAML documents: keys in the order given, no anchors or aliases."""
+    import yaml
+
+    class Plain(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return yaml.dump_all(docs, Dumper=Plain, sort_keys=False, default_flow_style=False, width=120)
+
+
+def _environment_names(loaded: Any, envs: list[str] | None) -> list[str]:
+    known = list(loaded.project.environments)
+    for e in envs or []:
+        if e not in known:
+            raise SpecError(f"no environment {e!r} in {loaded.file}", hint="environments: " + (", ".join(known) or "none"))
+    return list(envs) if envs else known
+
+
+def _write_tree(target: Path, files: dict[str, Any], owned: tuple[str, ...]) -> list[str]:
+    """Write YAML documents under target, replacing the subtrees envtool owns there in one step."""
+    import shutil
+    import tempfile
+
+
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target, prefix=".export-"))
+    try:
+        for rel, docs in sorted(files.items()):
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            docs = docs if isinstance(docs, list) else [docs]
+            path.write_text(yaml_text(docs))
+        for sub in owned:
+            shutil.rmtree(target / sub, ignore_errors=True)
+            if (staging / sub).exists():
+                os.rename(staging / sub, target / sub)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [str(target / rel) for rel in sorted(files)]
 
 
 def _current(project: str) -> Any:

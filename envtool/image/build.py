@@ -176,10 +176,21 @@ class Builder:
         base = plan.base
         sources = debian.sources_for(base.ref, base.mirror)
         pins = self.pins.get(plan.name)
-        key = step_key("", base, f"{sources}\n{plan.epoch}\n{oci.host_arch()}\n{sorted((pins or {}).items())}")
+
+        def key_for(pinned: dict[str, str] | None) -> str:
+            return step_key("", base, f"{sources}\n{plan.epoch}\n{oci.host_arch()}\n{sorted((pinned or {}).items())}")
+
+        def pinned_key(result: StepResult) -> str:
+            """Unpinned, the steps above chain on what was resolved: the key a build pinned to it has,
+            so `build` after `lock` finds every step cached."""
+            if pins is not None or not result.packages:
+                return key
+            return key_for({p["name"].split(":")[0]: p["version"] for p in result.packages})
+
+        key = key_for(pins)
         cached = None if plan.name in self.refresh else self._cached(key)
         if cached is not None:
-            return key, cached, True
+            return pinned_key(cached), cached, True
         out, staging = self.store.staging_file(".tar")
         out.close()
         try:
@@ -195,11 +206,10 @@ class Builder:
                             [{"name": p.name, "version": p.version, "arch": p.arch, "sha256": p.sha256}
                              for p in pkgs])
         self._remember(key, result)
-        if pins is None and pkgs:         # what was just resolved is what a build pinned to it gives
-            resolved = {p.name.split(":")[0]: p.version for p in pkgs}
-            self._remember(step_key("", base, f"{sources}\n{plan.epoch}\n{oci.host_arch()}\n"
-                                              f"{sorted(resolved.items())}"), result)
-        return key, result, False
+        chain = pinned_key(result)
+        if chain != key:                  # what was just resolved is what a build pinned to it gives
+            self._remember(chain, result)
+        return chain, result, False
 
     def _step(self, plan: Plan, parent: str, state: StepResult, step: Copy | Run
               ) -> tuple[str, StepResult, bool]:

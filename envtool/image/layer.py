@@ -112,13 +112,17 @@ def _xattrs(path: str) -> dict[str, str]:
 
 
 # ---- copy layers -------------------------------------------------------------------------------
+ALWAYS_IGNORED = ["envtool.lock", "envtool.releases.toml", ".git"]   # `copy = [{ src = "." }]` must not
+                                                                        # take in what locking writes
+
+
 def read_ignore(directory: str) -> list[str]:
     path = os.path.join(directory, ".envtoolignore")
     try:
         with open(path) as f:
-            return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+            return ALWAYS_IGNORED + [line.strip() for line in f if line.strip() and not line.startswith("#")]
     except OSError:
-        return []
+        return list(ALWAYS_IGNORED)
 
 
 def ignored(rel: str, patterns: Iterable[str]) -> bool:

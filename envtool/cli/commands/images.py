@@ -25,11 +25,14 @@ def register(app: typer.Typer) -> None:
 def push(ctx: typer.Context, registry: str = typer.Argument(..., help="REGISTRY[/prefix], e.g. localhost:5000/team"),
          names: list[str] = typer.Argument(None, help="Images (default: all)."),
          tag: str = typer.Option("latest", "--tag", help="Tag to push."),
+         gzip: bool = typer.Option(False, "--gzip", help="Compress layers (a smaller transfer, but a digest "
+                                                         "other than the locked one)."),
          json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Push the project's images (by digest, gzip layers; blobs the registry has are skipped)."""
+    """Push the project's images under their locked digests (blobs the registry has are skipped)."""
     from envtool.cli.progress import reporter
 
-    rows = api.push(registry, ctx.obj.file, ctx.obj.directory, names or None, reporter("auto", only_work=True), tag)
+    rows = api.push(registry, ctx.obj.file, ctx.obj.directory, names or None, reporter("auto", only_work=True), tag,
+                    gzip)
     if json_:
         render.print_json(rows)
         return

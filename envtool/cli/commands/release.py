@@ -15,6 +15,15 @@ def register(app: typer.Typer) -> None:
     app.command("bundle")(bundle)
     app.command("promote")(promote)
     app.command("releases")(releases)
+    export_app = typer.Typer(help="Hand the stack to another engine: kubernetes (Kustomize) or compose.",
+                             no_args_is_help=True)
+    export_app.command("kubernetes")(export_kubernetes)
+    export_app.command("compose")(export_compose)
+    app.add_typer(export_app, name="export")
+    app.command("import")(import_)
+
+RegistryOpt = typer.Option("localhost:5000", "--registry", help="Where `envtool push` put the images; they "
+                                                                 "are referenced there by digest.")
 
 
 def diff(ctx: typer.Context, a: str = typer.Argument(..., help="Environment (or 'base')."),
@@ -98,3 +107,57 @@ def releases(ctx: typer.Context, json_: bool = typer.Option(False, "--json", hel
         render.table(["deployed", "release", "env", "healthy at", "source"],
                      [[d["deployed_at"], d["release"][:19], d["env"] or "", d.get("healthy_at") or "never",
                        d.get("source", "")] for d in out["deployments"]])
+
+
+def _notes(out: dict) -> None:
+    for n in out["info"]:
+        render.info(n)
+    for n in out["notes"]:
+        render.print_warning(f"not exported as is: {n}")
+
+
+def export_kubernetes(ctx: typer.Context,
+                      output: str = typer.Option(..., "-o", "--output", help="Directory to write base/ and "
+                                                                              "overlays/ into."),
+                      env: list[str] = typer.Option(None, "--env", "-e", help="Only these environments' "
+                                                                               "overlays (default: all)."),
+                      registry: str = RegistryOpt,
+                      json_: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
+    """Write Kubernetes manifests: a Kustomize base plus one overlay per environment."""
+    out = api.export_kubernetes(output, ctx.obj.file, ctx.obj.directory, env or None, registry)
+    if json_:
+        render.print_json(out)
+        return
+    _notes(out)
+    render.info(f"wrote {len(out['files'])} files under {output} (apply: kubectl apply -k {output}/overlays/ENV)")
+
+
+def export_compose(ctx: typer.Context,
+                   output: str | None = typer.Option(None, "-o", "--output", help="File to write (default: "
+                                                                                  "standard output)."),
+                   env: str | None = typer.Option(None, "--env", "-e", help="Environment overlay to apply."),
+                   registry: str = RegistryOpt) -> None:
+    """Write a Compose file (images by digest) for docker compose, podman-compose or Swarm."""
+    out = api.export_compose(output, ctx.obj.file, ctx.obj.directory, env, registry)
+    _notes(out)
+    if output:
+        render.info(f"wrote {output}")
+    else:
+        typer.echo(out["text"], nl=False)
+
+
+def import_(ctx: typer.Context, compose_file: str = typer.Argument(..., help="compose.yaml / docker-compose.yml"),
+            output: str | None = typer.Option(None, "-o", "--output", help="Where to write (default: envtool.toml "
+                                                                           "beside the Compose file)."),
+            name: str | None = typer.Option(None, "--name", help="Project name."),
+            force: bool = typer.Option(False, "--force", help="Overwrite an existing envtool.toml."),
+            json_: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
+    """Convert a Compose file (and the Dockerfiles it builds) into an envtool.toml."""
+    out = api.import_compose(compose_file, output, name, force)
+    if json_:
+        render.print_json(out)
+        return
+    for n in out["notes"]:
+        render.print_warning(n)
+    render.info(f"wrote {out['file']}: {len(out['services'])} services, {len(out['images'])} image recipes; "
+                "next: envtool lock && envtool up")

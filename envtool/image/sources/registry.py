@@ -120,9 +120,12 @@ def _fetch_blob(ref: Ref, digest: str, store: Store) -> None:
     store.put_file(path, digest)
 
 
-def push(store: Store, image: Image, text: str) -> tuple[str, int]:
-    """Push with gzip-compressed layers; blobs the registry has are skipped.  Returns (manifest
-    digest, blobs uploaded)."""
+def push(store: Store, image: Image, text: str, compress: bool = False) -> tuple[str, int]:
+    """Push an image; blobs the registry has are skipped.  Returns (manifest digest, blobs uploaded).
+
+    By default the stored manifest goes up byte for byte (uncompressed layers), so the registry
+    serves the very digest envtool.lock names and exports reference.  compress: gzip layers for a
+    smaller transfer, which makes a manifest (and digest) of its own."""
     import tempfile
 
     from envtool.image.save import _gzip_blob
@@ -134,18 +137,19 @@ def push(store: Store, image: Image, text: str) -> tuple[str, int]:
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         for layer in image.layers:
             store.verify_blob(layer.digest)
-            if layer.media_type.endswith("gzip"):
-                path, size, digest, media = str(store.blob_path(layer.digest)), layer.size, layer.digest, layer.media_type
-            else:
+            if compress and not layer.media_type.endswith("gzip"):
                 path, size, digest = _gzip_blob(store.blob_path(layer.digest), tmp)
                 media = oci.LAYER_GZIP
+            else:
+                path, size, digest, media = str(store.blob_path(layer.digest)), layer.size, layer.digest, layer.media_type
             uploaded += _upload(ref, digest, path)
             layers.append(oci.Descriptor(media, digest, size))
         cfg_path = os.path.join(tmp, "config")
         with open(cfg_path, "wb") as f:
             f.write(cfg)
         uploaded += _upload(ref, image.config_digest, cfg_path)
-    manifest = oci.manifest_document(oci.Descriptor(oci.CONFIG, image.config_digest, len(cfg)), layers)
+    manifest = (oci.manifest_document(oci.Descriptor(oci.CONFIG, image.config_digest, len(cfg)), layers) if compress
+                else store.read_blob(image.manifest_digest))
     status, _, body = _request("PUT", f"{ref.base}/manifests/{ref.tag or 'latest'}", manifest,
                                {"Content-Type": oci.MANIFEST})
     if status not in (200, 201):

@@ -50,6 +50,8 @@ def cli(root, *args):
 
 
 def test_push_gc_pull_round_trips_the_manifest_digest(tmp_path, registry):
+    import tomllib
+
     proj = tmp_path / "p"
     proj.mkdir()
     (proj / "envtool.toml").write_text('[project]\nname = "regtest"\n[images.bb]\nfrom = "debian:bookworm"\n'
@@ -60,6 +62,8 @@ def test_push_gc_pull_round_trips_the_manifest_digest(tmp_path, registry):
     assert pushed.returncode == 0, pushed.stderr
     [row] = json.loads(pushed.stdout)
     assert row["uploaded_blobs"] == 2
+    locked = tomllib.loads((proj / "envtool.lock").read_text())["images"]["bb"]["digest"]
+    assert row["digest"] == locked                  # the registry serves the locked digest itself
     again = cli(a, "-C", str(proj), "push", f"{registry}/team", "--json")
     assert json.loads(again.stdout)[0]["uploaded_blobs"] == 0          # the registry has every blob
     assert cli(a, "gc").returncode == 0
