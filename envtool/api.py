@@ -636,7 +636,8 @@ def export_compose(output: str | None, file: str | None = None, directory: str |
     loaded = load_project(file, directory, env)
     info: list[str] = []
     doc, notes = compose(loaded.project, image_digests(loaded, None, info), registry)
-    text = yaml_text([doc])
+    text = (f"# {loaded.name}: exported by `envtool export compose`" + (f" --env {env}" if env else "") +
+            f"; run with -p {loaded.name}\n" + yaml_text([doc]))
     if output:
         from envtool._util.atomic import write_atomic
 

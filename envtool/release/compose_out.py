@@ -82,8 +82,8 @@ def compose(project: Project, images: dict[str, str], registry: str) -> tuple[di
         if vols:
             s["volumes"] = vols
         services[name] = s
-    # the project name is the directory's or `-p NAME`: docker-compose 1.x and Swarm refuse `name:`
-    doc: dict[str, Any] = {"x-envtool": {"project": project.name}, "services": services}
+    # no `name:`, which docker-compose 1.x and Swarm refuse: the caller says it in a comment
+    doc: dict[str, Any] = {"services": services}
     if project.volumes:
         doc["volumes"] = {v: {} for v in sorted(project.volumes)}
     return doc, notes

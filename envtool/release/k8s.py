@@ -2,7 +2,8 @@
 stacks (spec Projects) in, {relative path: document} out, plus notes on what has no equivalent.
 
 How envtool's words map (docs/promotion.md has the table):
-  service           Deployment (Kubernetes restarts whatever the policy), replicas, env, resources, probes from the
+  service           Deployment (Kubernetes restarts whatever the policy; a one-off with restart =
+                    "no", no ports, no healthcheck and no dependents is a Job), replicas, env, resources, probes from the
                     healthcheck, capabilities, read-only root, grace period
   service name      headless Service of the same name: DNS resolves to every ready replica, on
                     every port, as envtool's own DNS does
@@ -149,6 +150,14 @@ def _runs_first(project: Project) -> set[str]:
             if cond.value == "completed" and project.services[dep].restart.value == "no"}
 
 
+def _is_task(project: Project, name: str) -> bool:
+    """A one-off (restart = "no", no ports, no healthcheck, nobody waits for it to run): a Job."""
+    svc = project.services[name]
+    waited = any(name in other.depends_on and other.depends_on[name].value != "completed"
+                 for other in project.services.values())
+    return svc.restart.value == "no" and not svc.ports and svc.healthcheck is None and not waited
+
+
 def resources(project: Project, images: dict[str, str], notes: list[str]) -> dict[str, list[dict[str, Any]]]:
     """{file stem: [documents]} for one resolved stack."""
     name = project.name
@@ -185,6 +194,12 @@ def resources(project: Project, images: dict[str, str], notes: list[str]) -> dic
             notes.append(f"{sname}: stop_signal {svc.stop_signal} has no Kubernetes equivalent (SIGTERM is sent)")
         labels = _labels(name, sname)
         template = {"metadata": {"labels": labels}, "spec": pod}
+        if _is_task(project, sname):
+            pod["restartPolicy"] = "Never"
+            out[dns_name(sname)] = [{"apiVersion": "batch/v1", "kind": "Job",
+                                     "metadata": {"name": dns_name(sname), "labels": labels},
+                                     "spec": {"backoffLimit": 0, "template": template}}]
+            continue
         docs: list[dict[str, Any]] = [
             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": dns_name(sname), "labels": labels},
              "spec": {"replicas": svc.replicas, "selector": {"matchLabels": labels}, "template": template}},

@@ -63,3 +63,17 @@ def test_hello(envtool_env, leak_check):
     proc = cli(envtool_env, "hello", "run", "hello")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("hello from ") and "NoNewPrivs 1" in proc.stdout
+
+
+def test_hello_as_a_one_off_service(envtool_env, leak_check):
+    try:
+        up = cli(envtool_env, "hello", "up", "-d")
+        assert up.returncode == 0, up.stderr[-2000:]
+        for _ in range(100):
+            logs = cli(envtool_env, "hello", "logs").stdout
+            if "hello from hello" in logs:
+                break
+            time.sleep(0.05)
+        assert "hello from hello: pid 1, uid 999" in logs, logs
+    finally:
+        assert cli(envtool_env, "hello", "down").returncode == 0

@@ -1,0 +1,146 @@
+"""Kubernetes and Compose export of every example: strict Kubernetes schema validation, Kustomize
+rendering of each environment, and the Compose tools' own parsers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envtool import api
+from envtool.release import k8s
+from envtool.release.compose_out import compose
+from tests.conftest import REPO
+
+EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/envtool.toml"))
+VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
+
+
+def _export(example: Path) -> k8s.Export:
+    base = api.load_project(None, str(example))
+    envs = {e: api.load_project(None, str(example), e).project for e in base.project.environments}
+    digests = {s.image: "sha256:" + f"{i:064x}" for i, s in enumerate(base.project.services.values())}
+    return k8s.export(base.project, envs, digests, "registry.example:5000")
+
+
+def _write(ex: k8s.Export, out: Path) -> None:
+    for rel, docs in ex.files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(api.yaml_text(docs if isinstance(docs, list) else [docs]))
+
+
+def _validate(*files: Path) -> None:
+    proc = subprocess.run([str(VALIDATE), "--strict", "--no-warn", *map(str, files)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _apply(doc, ops):
+    """A JSON 6902 applier (add/remove/replace), enough to check the overlays without kustomize."""
+    doc = json.loads(json.dumps(doc))
+    for op in ops:
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        target = doc
+        for p in parents:
+            target = target[int(p)] if isinstance(target, list) else target[p]
+        key = int(last) if isinstance(target, list) else last
+        if op["op"] == "remove":
+            del target[key]
+        else:
+            target[key] = op["value"]
+    return doc
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_exports_valid_manifests(example, tmp_path):
+    ex = _export(example)
+    _write(ex, tmp_path)
+    docs = [p for p in tmp_path.rglob("*.yaml") if p.name != "kustomization.yaml"]
+    assert docs
+    _validate(*docs)
+    base = {(d["kind"], d["metadata"]["name"]): d for p in (tmp_path / "base").glob("*.yaml")
+            if p.name != "kustomization.yaml" for d in yaml.safe_load_all(p.read_text())}
+    for overlay in sorted((tmp_path / "overlays").glob("*")) if (tmp_path / "overlays").exists() else []:
+        kust = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+        rendered = dict(base)
+        for patch in kust.get("patches", []):
+            key = (patch["target"]["kind"], patch["target"]["name"])
+            rendered[key] = _apply(rendered[key], json.loads(patch["patch"]))
+        out = overlay / "rendered.json.yaml"
+        out.write_text(api.yaml_text(list(rendered.values())))
+        _validate(out)
+        out.unlink()
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_kustomize_renders_every_environment(example, tmp_path):
+    _write(_export(example), tmp_path)
+    targets = [tmp_path / "base", *sorted((tmp_path / "overlays").glob("*"))] if (
+        tmp_path / "overlays").exists() else [tmp_path / "base"]
+    for target in targets:
+        proc = subprocess.run(["kubectl", "kustomize", str(target)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        out = tmp_path / f"{target.name}.rendered.yaml"
+        out.write_text(proc.stdout)
+        _validate(out)
+        images = {d["spec"]["template"]["spec"]["containers"][0]["image"] for d in yaml.safe_load_all(proc.stdout)
+                  if d["kind"] in ("Deployment", "Job")}
+        assert images and all(i.startswith("registry.example:5000/") and "@sha256:" in i for i in images)
+
+
+def test_shop_mapping():
+    ex = _export(REPO / "examples" / "shop")
+    api_docs = {d["kind"]: d for d in ex.files["base/api.yaml"]}
+    pod = api_docs["Deployment"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["readinessProbe"]["failureThreshold"] == 30 and c["readinessProbe"]["periodSeconds"] == 1
+    assert c["resources"]["limits"] == {"memory": "256Mi"}
+    assert pod["initContainers"][0]["command"][-1].startswith("until getent hosts redis")
+    assert api_docs["Service"]["spec"]["clusterIP"] == "None"
+    web = {(d["kind"], d["metadata"]["name"]): d for d in ex.files["base/web.yaml"]}
+    lb = web[("Service", "web-published")]["spec"]
+    assert lb["type"] == "LoadBalancer" and lb["ports"][0]["port"] == 8080 and lb["ports"][0]["targetPort"] == 80
+    prod = ex.files["overlays/production/kustomization.yaml"]
+    ops = json.loads(prod["patches"][0]["patch"])
+    assert {"op": "replace", "path": "/spec/replicas", "value": 3} in ops
+    assert any("api: resources.pids" in n for n in ex.notes)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                               st.text(alphabet="ab/~", max_size=3), inner, max_size=3), max_leaves=12)
+
+
+@settings(deadline=None)
+@given(st.dictionaries(st.text(alphabet="ab/~", max_size=3), json_values, max_size=4),
+       st.dictionaries(st.text(alphabet="ab/~", max_size=3), json_values, max_size=4))
+def test_json_patch_turns_a_into_b(a, b):
+    assert _apply(a, k8s.json_patch(a, b)) == b
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_compose_export_is_accepted_by_the_compose_tools(example, tmp_path):
+    loaded = api.load_project(None, str(example), None)
+    digests = {s.image: "sha256:" + "a" * 64 for s in loaded.project.services.values()}
+    doc, _ = compose(loaded.project, digests, "localhost:5000")
+    f = tmp_path / "compose.yaml"
+    f.write_text(api.yaml_text([doc]))
+    for svc in doc["services"].values():
+        assert svc["image"].startswith("localhost:5000/") and svc["image"].endswith("@sha256:" + "a" * 64)
+    tools = [[str(Path(sys.executable).parent / "podman-compose"), "-f", str(f), "config"],
+             ["docker-compose", "-f", str(f), "config", "-q"]]
+    ran = 0
+    for tool in tools:
+        if shutil.which(tool[0]) is None:
+            continue
+        proc = subprocess.run(tool, capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        ran += 1
+    assert ran, "neither podman-compose nor docker-compose is installed"

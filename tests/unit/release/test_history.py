@@ -1,0 +1,65 @@
+"""The promotion rule, pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from envtool.errors import SpecError
+from envtool.release.history import (
+    Current,
+    PromotionRefused,
+    append_release,
+    decide_promotion,
+    read_releases,
+    stack_healthy,
+)
+
+REL = "sha256:" + "1" * 64
+ENVS = ["staging", "production"]
+
+
+def record(healthy_at: str | None = "2026-11-24T10:00:00Z", env: str = "staging", lock: str = "sha256:l") -> dict:
+    return {"release": REL, "env": env, "lock": lock, "images": {"py": "sha256:i"}, "deployed_at": "t",
+            "healthy_at": healthy_at}
+
+
+def test_the_deployed_healthy_release_is_promoted():
+    got = decide_promotion(Current(REL, "staging", True, True), [record()], "staging", "production", "sha256:l", ENVS)
+    assert got["release"] == REL
+
+
+def test_healthy_once_is_enough_even_if_not_now():
+    got = decide_promotion(Current(REL, "staging", True, False), [record()], "staging", "production", "sha256:l", ENVS)
+    assert got["release"] == REL
+
+
+@pytest.mark.parametrize(("current", "history", "lock", "message"), [
+    (Current(REL, "staging", True, False), [record(healthy_at=None)], "sha256:l", "never healthy"),
+    (Current(REL, "staging", False, False), [record()], "sha256:l", "no stack is running"),
+    (Current(REL, "production", True, True), [record()], "sha256:l", "runs environment 'production'"),
+    (Current(REL, "staging", True, True), [record(env="production")], "sha256:l", "no deployment record"),
+    (Current(REL, "staging", True, True), [record()], "sha256:other", "envtool.lock changed"),
+])
+def test_refusals(current, history, lock, message):
+    with pytest.raises(PromotionRefused, match=message):
+        decide_promotion(current, history, "staging", "production", lock, ENVS)
+
+
+def test_unknown_target_environment_is_bad_input():
+    with pytest.raises(SpecError, match="no environment 'prod'"):
+        decide_promotion(Current(REL, "staging", True, True), [record()], "staging", "prod", "sha256:l", ENVS)
+
+
+def test_stack_health():
+    assert not stack_healthy([])
+    assert stack_healthy([{"status": "running", "health": None}, {"status": "healthy", "health": "healthy"},
+                          {"status": "exited", "exit_code": 0}])
+    assert not stack_healthy([{"status": "running", "health": "starting"}])
+    assert not stack_healthy([{"status": "exited", "exit_code": 1}])
+
+
+def test_releases_file_appends(tmp_path):
+    append_release(tmp_path, {"release": REL, "from": "staging", "to": "production"})
+    append_release(tmp_path, {"release": REL, "from": "production", "to": "dr"})
+    assert [e["to"] for e in read_releases(tmp_path)] == ["production", "dr"]
+    assert (tmp_path / "envtool.releases.toml").read_text().startswith("# envtool.releases.toml")
