@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -29,10 +30,11 @@ SERVER = ("import http.server, os\n"
           "http.server.ThreadingHTTPServer(('', 8000), H).serve_forever()\n")
 
 
-@pytest.fixture
-def project(tmp_path, envtool_env, py_image, leak_check):
+@pytest.fixture(scope="module")
+def locked_project(tmp_path_factory, py_image, store_root):
+    """The project, locked once (locking resolves the Debian packages again: seconds)."""
     name = f"r{uuid.uuid4().hex[:8]}"
-    d = tmp_path / "project"
+    d = tmp_path_factory.mktemp("locked") / "project"
     (d / "site").mkdir(parents=True)
     (d / "site" / "page.txt").write_text("hello from the bundle")
     (d / "server.py").write_text(SERVER)
@@ -44,6 +46,7 @@ name = "{name}"
 [services.web]
 image = "py"
 command = ["python3", "/app/server.py"]
+init = true
 ports = ["8000:8000"]
 volumes = ["./site:/srv:ro"]
 environment = {{ GREETING = "base" }}
@@ -58,6 +61,18 @@ environment = {{ GREETING = "production" }}
 [environments.broken.services.web]
 healthcheck = {{ command = ["false"], interval = "0.2s", retries = 1 }}
 ''')
+    env = {**os.environ, "ENVTOOL_ROOT": store_root}
+    proc = subprocess.run([sys.executable, "-m", "envtool", "-C", str(d), "lock"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return name, d
+
+
+@pytest.fixture
+def project(locked_project, tmp_path, envtool_env, leak_check):
+    name, template = locked_project
+    d = tmp_path / "project"
+    shutil.copytree(template, d)
 
     def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([sys.executable, "-m", "envtool", "-C", str(d), *args], env=envtool_env,
@@ -66,7 +81,6 @@ healthcheck = {{ command = ["false"], interval = "0.2s", retries = 1 }}
             assert proc.returncode == 0, proc.stderr
         return proc
 
-    cli("lock")
     return name, d, cli
 
 
