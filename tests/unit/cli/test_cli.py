@@ -68,3 +68,18 @@ def test_help_is_fast_enough_to_not_import_heavy_modules(args):
             " if m in sys.modules]\nprint(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_diff_between_environments(capsys):
+    from tests.conftest import REPO
+
+    shop = str(REPO / "examples" / "shop")
+    code, out, _ = run_main(["-C", shop, "diff", "staging", "production", "--json"], capsys)
+    assert code == 0
+    rows = {r["key"]: (r["staging"], r["production"]) for r in json.loads(out)}
+    assert rows["services.api.replicas"] == (2, 3)
+    assert rows["services.api.environment.LOG_LEVEL"] == (None, "warning")
+    code, out, _ = run_main(["-C", shop, "diff", "base", "staging"], capsys)
+    assert code == 0 and "services.api.replicas" in out
+    code, _, err = run_main(["-C", shop, "diff", "staging", "prod"], capsys)
+    assert code == 2 and "prod" in err and "production" in err
