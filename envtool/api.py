@@ -450,7 +450,7 @@ def _apply(project: str, make_desired: Any, services: list[str] | None, on_event
     import fcntl
 
     from envtool.release import history
-    from envtool.stack import control
+    from envtool.stack import control, state
     from envtool.stack.spec import stack_to_json
 
     paths = _paths(project)
@@ -458,8 +458,14 @@ def _apply(project: str, make_desired: Any, services: list[str] | None, on_event
     lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)               # two `up`s in one project take turns
+        fresh = not (state.load(paths).get("containers") or control.running(paths))
         control.start(str(open_store().root), project, paths)    # it starts while we build
-        desired = make_desired()
+        try:
+            desired = make_desired()
+        except BaseException:
+            if fresh:                                  # nothing ran: leave nothing behind either
+                _abandon(project, paths)
+            raise
         if services:                                   # keep the services not named as they are
             recorded = _recorded_specs(paths)
             names = {c.name for c in desired.containers}
@@ -796,6 +802,26 @@ def sha256_file(path: Path) -> str:
     from envtool._util.digest import sha256_bytes
 
     return sha256_bytes(path.read_bytes())
+
+
+def _abandon(project: str, paths: Any) -> None:
+    """A first `up` failed before anything started: its supervisor and state directory go away."""
+    import shutil
+    import time
+
+    from envtool.stack import control
+
+    try:
+        control.ensure(str(open_store().root), project, paths)
+        for _ in control.request(paths, {"op": "down", "volumes": False}):
+            pass
+        for _ in range(500):
+            if not control.running(paths):
+                break
+            time.sleep(0.01)
+    except EnvtoolError:
+        pass
+    shutil.rmtree(paths.root, ignore_errors=True)
 
 
 def _recorded_specs(paths: Any) -> list[Any]:

@@ -18,6 +18,8 @@ def parse_duration(text: str | int | float) -> float:
         if text < 0:
             raise ValueError(f"invalid duration {text!r}: negative")
         return float(text)
+    if not isinstance(text, str):
+        raise ValueError(f"invalid duration {text!r}: use e.g. 500ms, 10s, 1m30s")
     s = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", s):
         return float(s)
@@ -51,6 +53,8 @@ def parse_size(text: str | int) -> int:
         if text < 0:
             raise ValueError(f"invalid size {text!r}: negative")
         return text
+    if not isinstance(text, str):
+        raise ValueError(f"invalid size {text!r}: use e.g. 64M, 1G, 512k")
     m = _SIZE.match(text.strip())
     if not m:
         raise ValueError(f"invalid size {text!r}: use e.g. 64M, 1G, 512k")

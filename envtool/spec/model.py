@@ -198,7 +198,8 @@ class Service(Strict):
         default_factory=list)
     ports: list[Port] = Field(default_factory=list)
     depends_on: Annotated[dict[str, Condition],
-                          BeforeValidator(lambda v: {k: "started" for k in v} if isinstance(v, list) else v)] = (
+                          BeforeValidator(lambda v: {k: "started" for k in v} if isinstance(v, list) and all(
+                              isinstance(k, str) for k in v) else v)] = (
         Field(default_factory=dict))
     replicas: int = Field(1, ge=0)
     restart: RestartPolicy = RestartPolicy.no

@@ -2,9 +2,9 @@
 
     .venv/bin/python tests/bench/bench_stack.py [--runs 10] [--write docs/benchmarks.md]
 
-Three services from the same rootfs (the test image's single layer: Debian bookworm minbase +
-python3), each `python3 -m http.server`; b waits for a to be healthy, c for b; c publishes a
-port.  Measured per tool: `up -d` until the command returns, until c's published port answers
+N services (--services, default 3) from the same rootfs (the test image's single layer: Debian
+bookworm minbase + python3), each `python3 -m http.server`: s1 is the base, s2 … s(N-1) wait for
+it to be healthy, the last waits for all of them and publishes a port (N = 3: a chain).  Measured per tool: `up -d` until the command returns, until c's published port answers
 (ready), and `down`.  Peers get the rootfs through `podman import` / `docker import`.  podman runs
 with `--runtime runc` and low ulimits (crun refuses this hybrid-cgroup host; no CAP_SYS_RESOURCE).
 Tools that are missing or fail are reported, not skipped silently.
@@ -30,46 +30,42 @@ PORT = 18181
 IMAGE = "localhost/envtool-bench-py:latest"
 HEALTH = "import urllib.request as u; u.urlopen('http://127.0.0.1:8000')"
 
-ENVTOOL_TOML = f"""[project]
-name = "benchstack"
-
-[images.py]
-from = "debian:bookworm"
-packages = ["python3"]
-
-[services.a]
-image = "py"
-command = ["python3", "-m", "http.server", "8000"]
-init = true
-healthcheck = {{ command = ["python3", "-c", "{HEALTH}"], interval = "1s", retries = 50 }}
-
-[services.b]
-image = "py"
-command = ["python3", "-m", "http.server", "8000"]
-init = true
-depends_on = {{ a = "healthy" }}
-healthcheck = {{ command = ["python3", "-c", "{HEALTH}"], interval = "1s", retries = 50 }}
-
-[services.c]
-image = "py"
-command = ["python3", "-m", "http.server", "8000"]
-init = true
-depends_on = {{ b = "healthy" }}
-ports = ["{PORT}:8000"]
-"""
+def topology(n: int) -> list[tuple[str, list[str], bool, bool]]:
+    """(name, depends on (healthy), has a healthcheck, publishes the port) for n services: s1 is
+    the base; s2 … s(n-1) wait for s1 to be healthy; the last waits for all of them to be healthy
+    and publishes the port (n = 3 is a chain s1 ← s2 ← s3)."""
+    names = [f"s{i}" for i in range(1, n + 1)]
+    out = [(names[0], [], True, False)]
+    out += [(name, [names[0]], True, False) for name in names[1:-1]]
+    out.append((names[-1], names[1:-1] or names[:1], False, True))
+    return out
 
 
-def compose_yaml() -> str:
+def envtool_toml(n: int) -> str:
+    lines = ['[project]\nname = "benchstack"\n', '[images.py]\nfrom = "debian:bookworm"\npackages = ["python3"]\n']
+    for name, deps, health, publish in topology(n):
+        lines.append(f'[services.{name}]\nimage = "py"\ncommand = ["python3", "-m", "http.server", "8000"]\n'
+                     "init = true\n")
+        if deps:
+            lines.append("depends_on = { " + ", ".join(f'{d} = "healthy"' for d in deps) + " }\n")
+        if health:
+            lines.append(f'healthcheck = {{ command = ["python3", "-c", "{HEALTH}"], interval = "1s", retries = 50 }}\n')
+        if publish:
+            lines.append(f'ports = ["{PORT}:8000"]\n')
+    return "".join(lines)
+
+
+def compose_yaml(n: int) -> str:
     svc = []
-    for name, dep, port in (("a", None, None), ("b", "a", None), ("c", "b", PORT)):
+    for name, deps, health, publish in topology(n):
         lines = [f"  {name}:", f"    image: {IMAGE}", '    command: ["python3", "-m", "http.server", "8000"]',
                  "    init: true", "    ulimits: { nofile: 1024, nproc: 1024 }"]
-        if dep:
-            lines.append(f"    depends_on: {{ {dep}: {{ condition: service_healthy }} }}")
-        if name != "c":
+        if deps:
+            lines.append("    depends_on: { " + ", ".join(f"{d}: {{ condition: service_healthy }}" for d in deps) + " }")
+        if health:
             lines.append(f'    healthcheck: {{ test: ["CMD", "python3", "-c", "{HEALTH}"], interval: 1s, retries: 50 }}')
-        if port:
-            lines.append(f'    ports: ["{port}:8000"]')
+        if publish:
+            lines.append(f'    ports: ["{PORT}:8000"]')
         svc.append("\n".join(lines))
     return "services:\n" + "\n".join(svc) + "\n"
 
@@ -123,14 +119,15 @@ def import_image(tool: str, layer_tar: str) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--services", type=int, default=3)
     ap.add_argument("--write")
     args = ap.parse_args()
     env = {**os.environ, "ENVTOOL_ROOT": ROOT, "NO_COLOR": "1"}
     results: dict[str, dict] = {}
     versions: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "envtool.toml").write_text(ENVTOOL_TOML)
-        (Path(tmp) / "compose.yaml").write_text(compose_yaml())
+        (Path(tmp) / "envtool.toml").write_text(envtool_toml(args.services))
+        (Path(tmp) / "compose.yaml").write_text(compose_yaml(args.services))
         et = [sys.executable, "-m", "envtool", "-C", tmp]
         subprocess.run([*et, "build"], env=env, check=True, capture_output=True)
         results["envtool"] = measure([*et, "up", "-d"], [*et, "down"], args.runs, tmp, env)
@@ -162,7 +159,8 @@ def main() -> None:
                                                 capture_output=True, text=True).stdout.strip()
         else:
             results["docker-compose"] = {"error": "docker-compose or a running dockerd not available"}
-    out = {"figure": "3-service stack up/down", "results": results, "versions": versions,
+    out = {"figure": f"{args.services}-service stack up/down", "services": args.services, "results": results,
+           "versions": versions,
            "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(out, indent=2))
     if args.write:
@@ -181,7 +179,7 @@ def write_section(path: Path, out: dict) -> None:
         cell = [f"{r[k]['median']:.2f} s ({r[k]['min']:.2f}–{r[k]['max']:.2f})" for k in ("up_s", "ready_s", "down_s")]
         lines.append(f"| {name} | {' | '.join(cell)} | {r['runs']} |")
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items())]
-    replace_section(path, "stack", lines)
+    replace_section(path, "stack" if out["services"] == 3 else f"stack-{out['services']}", lines)
 
 
 if __name__ == "__main__":

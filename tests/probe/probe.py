@@ -68,6 +68,10 @@ CHECKS = {
     "mknod": lambda: try_call(lambda: os.mknod("/tmp/sda", 0o600 | 0o060000, os.makedev(8, 0))),
     "write_root": lambda: try_call(lambda: open("/probe-write-test", "w").write("x")),
     "ptrace_init": lambda: libc_call("ptrace", 16, 1, None, None),
+    "load_module": lambda: libc_call("syscall", 313, -1, b"", 0),             # finit_module
+    "ptrace_host": lambda: libc_call("ptrace", 16, int(os.environ["PROBE_TARGET"]), None, None),
+    "kill_host": lambda: try_call(lambda: os.kill(int(os.environ["PROBE_TARGET"]), 0)),
+    "see_path": lambda: "exists" if os.path.exists(os.environ["PROBE_PATH"]) else "absent",
 }
 
 

@@ -62,6 +62,8 @@ def test_an_edited_recipe_is_refused_until_relocked(tmp_path, project):
     proc = cli(tmp_path / "root", project, "up", "-d")          # `up` refuses the same way
     assert proc.returncode == 2 and "image 'app'" in proc.stderr and "envtool lock" in proc.stderr
     assert "envtool lock --update app" in proc.stderr
+    projects = tmp_path / "root" / "projects"                   # and leaves no supervisor behind
+    assert not projects.exists() or not list(projects.iterdir())
     assert cli(tmp_path / "root", project, "lock", "--update", "app").returncode == 0
     assert cli(tmp_path / "root", project, "build").returncode == 0
 

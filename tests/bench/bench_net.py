@@ -1,0 +1,166 @@
+"""Network: TCP throughput and round-trip latency on four paths, with the same stdlib tool
+(netperf.py) at both ends:
+
+  host loopback        127.0.0.1 on the host
+  raw veth pair        two network namespaces joined by a bare veth (the floor for any bridge)
+  container → container  two services of one envtool stack, by service name (bridge, veth, nftables)
+  published port       the host → 127.0.0.1:PORT → DNAT → a container
+
+    .venv/bin/python tests/bench/bench_net.py [--runs 5] [--mib 256] [--write docs/benchmarks.md]
+
+Only addresses this benchmark creates are used: loopback, its own namespaces and its own containers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = os.environ.get("ENVTOOL_ROOT", "/var/tmp/envtool-test")
+PORT = 5201
+PUBLISHED = 18202
+
+
+def tool(*args: str) -> list[str]:
+    return ["python3", "/bench/netperf.py", *args]
+
+
+def run_json(cmd: list[str], env: dict[str, str] | None = None) -> dict:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip()[-300:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def wait_connect(prefix: list[str], host: str, port: int) -> None:
+    code = f"import socket,time\nfor _ in range(300):\n    try:\n        socket.create_connection(('{host}', {port}), 1).close(); break\n    except OSError: time.sleep(0.02)\n"
+    subprocess.run([*prefix, sys.executable, "-c", code], check=True, timeout=30)
+
+
+def measure(client: list[str], host: str, port: int, runs: int, mib: int) -> dict:
+    streams = [run_json([*client, "stream", host, str(port), str(mib)])["mib_s"] for _ in range(runs)]
+    rrs = [run_json([*client, "rr", host, str(port), "2000"]) for _ in range(runs)]
+    return {"mib_s": summary(streams), "rtt_us": summary([r["rtt_us_median"] for r in rrs])}
+
+
+def summary(xs: list[float]) -> dict:
+    return {"median": round(statistics.median(xs), 1), "min": round(min(xs), 1), "max": round(max(xs), 1)}
+
+
+def host_loopback(runs: int, mib: int) -> dict:
+    srv = subprocess.Popen([sys.executable, str(HERE / "netperf.py"), "serve", str(PORT)])
+    try:
+        wait_connect([], "127.0.0.1", PORT)
+        return measure([sys.executable, str(HERE / "netperf.py")], "127.0.0.1", PORT, runs, mib)
+    finally:
+        srv.terminate()
+        srv.wait()
+
+
+def veth_pair(runs: int, mib: int) -> dict:
+    a, b = f"etb-{uuid.uuid4().hex[:5]}", f"etb-{uuid.uuid4().hex[:5]}"
+    try:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "link", "add", "etb0", "netns", a, "type", "veth", "peer", "name", "etb1", "netns", b],
+                       check=True)
+        for ns, dev, addr in ((a, "etb0", "10.251.0.1/30"), (b, "etb1", "10.251.0.2/30")):
+            subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        srv = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, str(HERE / "netperf.py"), "serve", str(PORT)])
+        try:
+            wait_connect(["ip", "netns", "exec", a], "10.251.0.2", PORT)
+            return measure(["ip", "netns", "exec", a, sys.executable, str(HERE / "netperf.py")], "10.251.0.2", PORT,
+                           runs, mib)
+        finally:
+            srv.terminate()
+            srv.wait()
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def containers(runs: int, mib: int) -> tuple[dict, dict]:
+    env = {**os.environ, "ENVTOOL_ROOT": ROOT, "NO_COLOR": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "bench").mkdir()
+        shutil.copy(HERE / "netperf.py", Path(tmp) / "bench" / "netperf.py")
+        (Path(tmp) / "envtool.toml").write_text(f"""[project]
+name = "benchnet"
+[images.py]
+from = "debian:bookworm"
+packages = ["python3"]
+[services.srv]
+image = "py"
+command = {json.dumps(tool("serve", str(PORT)))}
+init = true
+volumes = ["./bench:/bench:ro"]
+ports = ["127.0.0.1:{PUBLISHED}:{PORT}"]
+[services.cli]
+image = "py"
+command = ["sleep", "3600"]
+init = true
+volumes = ["./bench:/bench:ro"]
+""")
+        cli = [sys.executable, "-m", "envtool", "-C", tmp]
+        subprocess.run([*cli, "up", "-d"], env=env, check=True, capture_output=True)
+        try:
+            exec_ = [*cli, "exec", "cli", "python3", "/bench/netperf.py"]
+            for _ in range(300):
+                probe = subprocess.run([*exec_, "rr", "srv", str(PORT), "1"], env=env, capture_output=True)
+                if probe.returncode == 0:
+                    break
+                time.sleep(0.05)
+            c2c = {"mib_s": summary([run_json([*exec_, "stream", "srv", str(PORT), str(mib)], env)["mib_s"]
+                                     for _ in range(runs)]),
+                   "rtt_us": summary([run_json([*exec_, "rr", "srv", str(PORT), "2000"], env)["rtt_us_median"]
+                                      for _ in range(runs)])}
+            published = measure([sys.executable, str(HERE / "netperf.py")], "127.0.0.1", PUBLISHED, runs, mib)
+        finally:
+            subprocess.run([*cli, "down"], env=env, capture_output=True)
+    return c2c, published
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--mib", type=int, default=256)
+    ap.add_argument("--write")
+    args = ap.parse_args()
+    results = {"host loopback": host_loopback(args.runs, args.mib), "raw veth pair": veth_pair(args.runs, args.mib)}
+    results["container → container"], results["published port (host → container)"] = containers(args.runs, args.mib)
+    out = {"figure": "network", "results": results, "runs": args.runs, "mib": args.mib,
+           "date": time.strftime("%Y-%m-%d")}
+    print(json.dumps(out, indent=2))
+    if args.write:
+        write_section(Path(args.write), out)
+
+
+def write_section(path: Path, out: dict) -> None:
+    from report import replace_section
+
+    veth = out["results"]["raw veth pair"]["mib_s"]["median"]
+    lines = [f"Measured {out['date']}: {out['mib']} MiB streams and 2000 one-byte round trips, {out['runs']} runs "
+             "each; medians (min–max). The same stdlib tool (tests/bench/netperf.py) runs at both ends of every "
+             "path.", "",
+             "| path | throughput MiB/s | vs raw veth | round trip µs |", "|---|---:|---:|---:|"]
+    for name, r in out["results"].items():
+        t, rt = r["mib_s"], r["rtt_us"]
+        lines.append(f"| {name} | {t['median']:.0f} ({t['min']:.0f}–{t['max']:.0f}) | {t['median'] / veth:.0%} | "
+                     f"{rt['median']:.0f} ({rt['min']:.0f}–{rt['max']:.0f}) |")
+    replace_section(path, "network", lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Run every benchmark in one go and write docs/benchmarks.md (figures, peers from the same run,
+machine and versions) plus one PNG plot per figure in docs/img/.
+
+    .venv/bin/python tests/bench/run_all.py [--quick]
+
+Needs root, the test images (run the test suite once), and for the peers: runc, crun, podman,
+podman-compose (PyPI), docker.io + docker-compose (Debian; dockerd is started here by pid and
+stopped afterwards if it is not running), matplotlib (PyPI). A missing peer is reported in its
+table, never skipped silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+DOC = REPO / "docs" / "benchmarks.md"
+IMG = REPO / "docs" / "img"
+
+
+def bench(script: str, *args: str) -> dict:
+    print(f"== {script} {' '.join(args)}", file=sys.stderr, flush=True)
+    proc = subprocess.run([sys.executable, str(HERE / script), *args, "--write", str(DOC)], capture_output=True,
+                          text=True, cwd=HERE)
+    if proc.returncode != 0:
+        raise SystemExit(f"{script} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout[proc.stdout.index("{") if proc.stdout.lstrip().startswith("{") else
+                                  proc.stdout.index("["):])
+
+
+def start_dockerd() -> subprocess.Popen | None:
+    if not shutil.which("dockerd") or subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+        return None
+    proc = subprocess.Popen(["dockerd", "--iptables=true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+            return proc
+        time.sleep(0.1)
+    proc.terminate()
+    proc.wait()
+    return None
+
+
+def machine() -> list[str]:
+    def first(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "not installed"
+
+    with open("/proc/cpuinfo") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return [f"- Machine: {os.cpu_count()} × {cpu}, {mem:.0f} GiB RAM, Linux {platform.release()}, "
+            f"Python {platform.python_version()}",
+            f"- Peers: {first(['runc', '--version'])}; {first(['crun', '--version'])}; "
+            f"{first(['podman', '--version'])}; {first(['docker', '--version'])}; "
+            f"{first(['docker-compose', 'version', '--short'])} (docker-compose); "
+            f"podman-compose {first([str(Path(sys.executable).parent / 'podman-compose'), '--version'])}",
+            f"- Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `.venv/bin/python tests/bench/run_all.py`"]
+
+
+def plot_bars(name: str, title: str, unit: str, rows: list[tuple[str, float, float, float]]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    IMG.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(rows)))
+    labels = [r[0] for r in rows]
+    med = [r[1] for r in rows]
+    err = [[r[1] - r[2] for r in rows], [r[3] - r[1] for r in rows]]
+    colors = ["#2a7ab0" if label.startswith("envtool") else "#9a9a9a" for label in labels]
+    ax.barh(labels, med, xerr=err, color=colors, capsize=3)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.set_title(title)
+    for i, v in enumerate(med):
+        ax.text(v, i, f" {v:g}", va="center", fontsize=8)
+    fig.tight_layout()
+    path = IMG / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"![{title}](img/{name}.png)"
+
+
+def plot_scale(rows: list[dict]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    IMG.mkdir(parents=True, exist_ok=True)
+    n = [r["containers"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a.plot(n, [r["up_s"] for r in rows], "o-", label="up -d")
+    a.plot(n, [r["down_s"] for r in rows], "s-", label="down")
+    a.set_xlabel("containers")
+    a.set_ylabel("seconds")
+    a.legend()
+    a.set_title("time")
+    b.plot(n, [r["supervisor_rss_mib"] for r in rows], "o-", label="supervisor RSS (MiB)")
+    b.plot(n, [r["used_mib"] for r in rows], "s-", label="host memory used (MiB)")
+    b.set_xlabel("containers")
+    b.legend()
+    b.set_title("memory")
+    fig.tight_layout()
+    fig.savefig(IMG / "scale.png", dpi=110)
+    plt.close(fig)
+    return "![scale](img/scale.png)"
+
+
+def stats_rows(results: dict, key: str) -> list[tuple[str, float, float, float]]:
+    rows = []
+    for name, r in results.items():
+        if isinstance(r, dict) and key in r and isinstance(r[key], dict):
+            rows.append((name, r[key]["median"], r[key]["min"], r[key]["max"]))
+    return rows
+
+
+def main() -> None:
+    from report import replace_section
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer runs (a smoke test of the benchmarks)")
+    args = ap.parse_args()
+    runs = ["--runs", "5" if args.quick else "30"]
+    stack_runs = ["--runs", "3" if args.quick else "10"]
+    plots: dict[str, str] = {}
+    start = bench("bench_start.py", *runs)
+    plots["start"] = plot_bars("start", "container start: run /bin/true", "ms", [
+        (k, v["median_ms"], v["min_ms"], v["max_ms"]) for k, v in start["results"].items() if "median_ms" in v])
+    dockerd = start_dockerd()
+    try:
+        for n in (3, 10):
+            out = bench("bench_stack.py", *stack_runs, "--services", str(n))
+            plots[f"stack-{n}"] = plot_bars(f"stack-{n}", f"{n}-service stack: up until the port answers", "s",
+                                            stats_rows(out["results"], "ready_s"))
+    finally:
+        if dockerd is not None:
+            dockerd.terminate()
+            dockerd.wait(timeout=60)
+    scale = bench("bench_scale.py")
+    plots["scale"] = plot_scale(scale)
+    net = bench("bench_net.py", "--runs", "3" if args.quick else "5")
+    plots["network"] = plot_bars("network", "TCP throughput", "MiB/s", stats_rows(net["results"], "mib_s"))
+    watch = bench("bench_watch.py", "--edits", "5" if args.quick else "20")
+    plots["watch"] = plot_bars("watch", "hot reload: save → change visible", "ms", [
+        (k, v["median_ms"], v["min_ms"], v["max_ms"]) for k, v in watch.items()
+        if isinstance(v, dict) and "median_ms" in v])
+    replace_section(DOC, "machine", machine())
+    replace_section(DOC, "plots", [f"### {k}\n\n{v}\n" for k, v in plots.items()])
+    print(f"wrote {DOC} and {len(plots)} plots in {IMG}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The supervisor's control socket answers root only: the socket is 0600, and even when its
+permissions are opened up the supervisor checks the peer's credentials (SO_PEERCRED)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+CLIENT = ("import socket, sys\n"
+          "s = socket.socket(socket.AF_UNIX)\n"
+          "s.connect(sys.argv[1])\n"
+          "s.sendall(b'{\"op\": \"ps\"}\\n')\n"
+          "print('answer:', s.recv(4096))\n")
+
+
+def _as_nobody(sock: Path) -> subprocess.CompletedProcess[str]:
+    def drop() -> None:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+
+    return subprocess.run([sys.executable, "-c", CLIENT, str(sock)], preexec_fn=drop, capture_output=True, text=True,
+                          timeout=20, cwd="/")
+
+
+def test_control_socket_answers_root_only(stack):
+    stack.write('[services.s]\nimage = "py"\ncommand = ["sleep", "600"]\ninit = true\n')
+    stack.cli("up", "-d", check=True)
+    project = Path(stack.env["ENVTOOL_ROOT"]) / "projects" / stack.name
+    sock = project / "control.sock"
+    assert oct(sock.stat().st_mode & 0o777) == "0o600"
+    denied = _as_nobody(sock)
+    assert denied.returncode != 0 and "PermissionError" in denied.stderr, denied
+    chain = [Path(stack.env["ENVTOOL_ROOT"]), project.parent, project]
+    modes = [p.stat().st_mode & 0o777 for p in chain]
+    try:
+        for p in chain:
+            p.chmod(p.stat().st_mode | 0o005)
+        sock.chmod(0o666)
+        refused = _as_nobody(sock)
+        assert "answer: b''" in refused.stdout or "ConnectionResetError" in refused.stderr, refused
+        assert '"containers"' not in refused.stdout
+    finally:
+        sock.chmod(0o600)
+        for p, m in zip(chain, modes, strict=True):
+            p.chmod(m)
+    assert stack.ps()[f"{stack.name}-s-1"]["status"] == "running"        # root still gets answers
