@@ -812,7 +812,7 @@ def _abandon(project: str, paths: Any) -> None:
     from envtool.stack import control
 
     try:
-        control.ensure(str(open_store().root), project, paths)
+        control.wait(project, paths)                   # the one `up` started; never a second one
         for _ in control.request(paths, {"op": "down", "volumes": False}):
             pass
         for _ in range(500):

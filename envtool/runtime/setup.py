@@ -89,7 +89,10 @@ def overlay_data(cfg: ContainerConfig) -> str:
 def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
     # the rootfs is always mounted writable so mountpoints can be made in the upper dir; a
     # read_only container gets it remounted read-only once every submount is in place (as Docker)
-    ops: list[SetupOp] = [RootfsMount(cfg.rootfs, overlay_data(cfg))]
+    # nodev on every writable filesystem and /dev read-only once populated: CAP_MKNOD (Docker's
+    # default set) can then make device nodes but never open one — the host's disks stay out of
+    # reach even where no device cgroup guards them (cgroup v2 has none without BPF)
+    ops: list[SetupOp] = [RootfsMount(cfg.rootfs, overlay_data(cfg), MS_NODEV)]
     # kernel filesystems first: later binds (volumes, /etc files) may land under them
     ops.append(Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC))
     ops.append(Mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"))
@@ -104,6 +107,7 @@ def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
         ops.append(Mount(cfg.init, "/dev/init", None, MS_BIND, kind="file"))
         ops.append(Mount(None, "/dev/init", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
                          kind="file"))
+    ops.append(Mount(None, "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"))
     for name in ("hostname", "hosts", "resolv.conf"):
         if name == "resolv.conf" and cfg.resolv_conf is None:
             continue
@@ -112,8 +116,8 @@ def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
     for m in cfg.mounts:
         kind = "dir" if os.path.isdir(m.source) else "file"
         ops.append(Mount(m.source, m.target, None, MS_BIND | MS_REC, kind=kind))
-        if m.read_only:
-            ops.append(Mount(None, m.target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, kind=kind))
+        ops.append(Mount(None, m.target, None, MS_BIND | MS_REMOUNT | MS_NODEV | MS_REC
+                         | (MS_RDONLY if m.read_only else 0), kind=kind))
     # masking after /proc and /sys exist: /dev/null over files, an empty read-only tmpfs over dirs
     for path in MASKED_FILES:
         ops.append(Mount("/dev/null", path, None, MS_BIND, kind="file", source_in_root=True, optional=True))
@@ -145,7 +149,7 @@ def apply_setup(ops: list[SetupOp], sc: Syscalls) -> None:
             elif isinstance(op, Symlink):
                 _in_parent(sc, root_fd, op.path, lambda fd, name, op=op: sc.symlink_in(fd, op.target, name))
             elif isinstance(op, RemountRootReadOnly):
-                sc.mount(None, op.rootfs, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+                sc.mount(None, op.rootfs, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV | MS_REC)
     finally:
         if root_fd >= 0:
             sc.close(root_fd)

@@ -42,6 +42,7 @@ from envtool.stack.spec import ContainerSpec, StackSpec, container_from_json, st
 LOG_MAX = 10 * 1024 * 1024
 STARTING_PROBE = 0.1           # seconds between healthchecks until the first success
 RUNNING = ("starting", "running", "healthy", "unhealthy")
+IDLE_EXIT = 60.0                 # seconds without containers before an idle supervisor exits
 
 
 @dataclass
@@ -117,6 +118,8 @@ class Supervisor:
         self.sel.register(wake_r, selectors.EVENT_READ, self._on_signal)
         self._adopt()
         self._every(10.0, self._rotate_logs)
+        self.idle_since = time.monotonic()
+        self._every(5.0, self._exit_if_idle)
         while not self.exit_requested:
             timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
             for key, _ in self.sel.select(timeout):
@@ -129,6 +132,15 @@ class Supervisor:
                 _, _, fn = heapq.heappop(self.timers)
                 fn()
         self._log("exit")
+
+    def _exit_if_idle(self) -> None:
+        """A supervisor with nothing to supervise (its `up` died while building, say) goes away
+        after a minute instead of waiting forever; the next `up` starts another."""
+        if self.managed or (self.job and not self.job.done):
+            self.idle_since = time.monotonic()
+        elif time.monotonic() - self.idle_since > IDLE_EXIT:
+            self._log("nothing to supervise: exit")
+            self.exit_requested = True
 
     def _fail_job(self, e: Exception) -> None:
         """Log the failure and answer the `up` waiting for the current job, if any."""

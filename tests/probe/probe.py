@@ -71,8 +71,16 @@ CHECKS = {
     "load_module": lambda: libc_call("syscall", 313, -1, b"", 0),             # finit_module
     "ptrace_host": lambda: libc_call("ptrace", 16, int(os.environ["PROBE_TARGET"]), None, None),
     "kill_host": lambda: try_call(lambda: os.kill(int(os.environ["PROBE_TARGET"]), 0)),
+    "mknod_open": lambda: try_call(lambda: _mknod_open("/tmp/nulldev")),
+    "mknod_dev": lambda: try_call(lambda: os.mknod("/dev/nulldev", 0o666 | 0o020000, os.makedev(1, 3))),
     "see_path": lambda: "exists" if os.path.exists(os.environ["PROBE_PATH"]) else "absent",
 }
+
+
+def _mknod_open(path: str) -> None:
+    """A character device made where the container may write (here the null device) must not open."""
+    os.mknod(path, 0o666 | 0o020000, os.makedev(1, 3))
+    open(path, "rb").close()
 
 
 def _read(path: str) -> str:
