@@ -400,10 +400,10 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
        scale: dict[str, int] | None = None, locked: bool = False, notes: list[str] | None = None
        ) -> dict[str, Any]:
     """Build, then have the project's supervisor reconcile the stack; returns the final rows.
-    A whole stack in a named environment is a release: its id is recorded as deployed here."""
+    A whole stack in an environment other than dev is a release: its id is recorded as deployed here."""
     check_host()
     loaded = load_project(file, directory, env)
-    whole = not services and not scale and env is not None
+    whole = not services and not scale and _strict_env(env)
 
     def desired() -> Any:
         if not whole:

@@ -12,6 +12,7 @@ with a 150 ms timeout.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ def get(path: str) -> str:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{PORT}{path}", timeout=0.15) as r:
             return r.read().decode()
-    except OSError:
+    except (OSError, http.client.HTTPException):        # also a response cut by the restart
         return ""
 
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -199,3 +200,23 @@ def test_promote_refuses_a_release_that_was_never_healthy_or_whose_lock_changed(
     changed = promote("staging")
     assert changed.returncode == 1 and "envtool.lock changed since release" in changed.stderr, changed.stderr
     assert not (d / "envtool.releases.toml").exists()
+
+
+def test_a_whole_stack_deployed_from_the_project_is_the_same_release(project, hosts, tmp_path, store_root):
+    name, d, cli = project
+    release = json.loads(cli("bundle", "-o", str(tmp_path / "b.bundle"), "--json").stdout)["release"]
+    host = hosts("proj")
+    host.root = Path(store_root)                              # the test store: images already there
+    up = host.run("-C", str(d), "up", "-d", "--env", "staging")
+    assert up.returncode == 0, up.stderr
+    deadline = time.monotonic() + 20
+    while True:
+        shown = json.loads(host.run("-C", str(d), "releases", "--json").stdout)
+        if shown["current"]["healthy"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert shown["current"] == {"release": release, "env": "staging", "healthy": True}
+    assert shown["deployments"][-1]["source"] == f"project:{d}"
+    promoted = host.run("-C", str(d), "promote", "--from", "staging", "--to", "production", "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["release"] == release
