@@ -421,18 +421,19 @@ def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_even
               expect: str | None = None) -> tuple[dict[str, Any], str]:
     """Run a release bundle: every part verified, no project directory and no package mirror needed.
     Returns (final rows, release id)."""
+    from envtool.release import bundle as bundle_file
     from envtool.spec.load import LoadedProject
     from envtool.spec.model import Project
 
     check_host()
     store = open_store()
-    rel = _read_bundle(Path(bundle), store)
+    rel = bundle_file.read(Path(bundle), store)
     if expect and rel.id != expect:
         from envtool.release.bundle import BundleError
 
         raise BundleError(f"{bundle} is release {rel.id}, not {expect}", hint="check which file you copied")
     project = Project.model_validate(rel.config_for(env))
-    directory = _release_files(store, rel)
+    directory = bundle_file.unpack_files(store, rel)
     loaded = LoadedProject(project, Path(bundle), directory, env, [])
 
     def desired() -> Any:
@@ -503,71 +504,18 @@ def _release_for(loaded: Any, images: dict[str, Any], envs: list[str] | None = N
     """The release the project is now: its resolved stack in every (or the named) environment, its
     lock, the digests of its images, and the files its bind mounts read."""
     from envtool.image.resolve import lock_path
-    from envtool.release.bundle import Release
+    from envtool.release.bundle import Release, files_blob
 
     base = _reload(loaded, None)
-    known = list(base.project.environments)
-    names = known if envs is None else envs
-    for e in names:
-        if e not in known:
-            raise SpecError(f"no environment {e!r} in {base.file}", hint="environments: " + (", ".join(known) or "none"))
+    names = _environment_names(base, envs)
     stack = {"base": _frozen(base),
              "environments": {e: _frozen(_reload(base, e)) for e in names}}
     lock_file = lock_path(base.directory)
     if not lock_file.exists():
         raise SpecError(f"no {lock_file.name} in {base.directory}", hint="run `envtool lock` and commit the file")
-    files = _files_blob(base.directory, [stack["base"], *stack["environments"].values()])
+    files = files_blob(open_store(), base.directory, [stack["base"], *stack["environments"].values()])
     return Release(base.name, stack, lock_file.read_bytes(),
                    {ref: img.manifest_digest for ref, img in sorted(images.items())}, files)
-
-
-def _files_blob(directory: Path, configs: list[dict[str, Any]]) -> str | None:
-    """The project files that bind mounts read, as one deterministic tar in the store."""
-    from envtool.image.layer import LayerWriter, Owner, add_copy
-
-    sources = sorted({os.path.normpath(v["source"]) for cfg in configs for svc in cfg.get("services", {}).values()
-                      for v in svc.get("volumes", []) if v.get("type") == "bind" and v.get("source")})
-    if not sources:
-        return None
-    w = LayerWriter(0)
-    for rel in sources:
-        full = directory / rel
-        if full.exists():
-            add_copy(w, str(full), rel, Owner(), None, [])
-    store = open_store()
-    out, tmp = store.staging_file()
-    with out:
-        w.write(out)
-    return store.put_file(tmp)[0]
-
-
-def _read_bundle(path: Path, store: Any) -> Any:
-    from envtool.release import bundle
-
-    return bundle.read(path, store)
-
-
-def _release_files(store: Any, rel: Any) -> Path:
-    """Where a bundle's bind-mount sources live on this host: unpacked once per release."""
-    import shutil
-    import tempfile
-
-    from envtool._util.digest import digest_hex
-    from envtool.image.extract import extract_layer
-    from envtool.release.bundle import files_layer
-
-    target = store.root / "releases" / digest_hex(rel.id)
-    target.mkdir(parents=True, exist_ok=True)
-    if rel.files and not (target / "rootfs").is_dir():
-        staging = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="files-"))
-        try:
-            blob = store.blob_path(rel.files)
-            with open(blob, "rb") as f:
-                extract_layer(f, staging, files_layer(rel.files, blob.stat().st_size))
-            os.rename(staging / "rootfs", target / "rootfs")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target / "rootfs" if rel.files else target
 
 
 def bundle(output: str, file: str | None = None, directory: str | None = None, envs: list[str] | None = None,
@@ -624,13 +572,14 @@ def export_kubernetes(output: str, file: str | None = None, directory: str | Non
                       envs: list[str] | None = None, registry: str = "localhost:5000") -> dict[str, Any]:
     """Write a Kustomize base and overlays; returns {"files", "notes"}."""
     from envtool.release import k8s
+    from envtool.release.output import write_tree
 
     base = load_project(file, directory)
     names = _environment_names(base, envs)
     environments = {e: _reload(base, e).project for e in names}
     notes: list[str] = []
     ex = k8s.export(base.project, environments, image_digests(base, None, notes), registry)
-    return {"files": _write_tree(Path(output), ex.files, ("base", "overlays")), "notes": ex.notes, "info": notes}
+    return {"files": write_tree(Path(output), ex.files, ("base", "overlays")), "notes": ex.notes, "info": notes}
 
 
 def export_compose(output: str | None, file: str | None = None, directory: str | None = None,
@@ -638,6 +587,7 @@ def export_compose(output: str | None, file: str | None = None, directory: str |
     """A Compose file of the resolved stack (one environment); returns {"text", "notes"}."""
 
     from envtool.release.compose_out import compose
+    from envtool.release.output import yaml_text
 
     loaded = load_project(file, directory, env)
     info: list[str] = []
@@ -695,46 +645,12 @@ def import_compose(compose_file: str, output: str | None = None, project: str | 
             "images": list(doc.get("images", {}))}
 
 
-def yaml_text(docs: list[Any]) -> str:
-    """Plain YAML documents: keys in the order given, no anchors or aliases."""
-    import yaml
-
-    class Plain(yaml.SafeDumper):
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
-
-    return yaml.dump_all(docs, Dumper=Plain, sort_keys=False, default_flow_style=False, width=120)
-
-
 def _environment_names(loaded: Any, envs: list[str] | None) -> list[str]:
     known = list(loaded.project.environments)
     for e in envs or []:
         if e not in known:
             raise SpecError(f"no environment {e!r} in {loaded.file}", hint="environments: " + (", ".join(known) or "none"))
     return list(envs) if envs else known
-
-
-def _write_tree(target: Path, files: dict[str, Any], owned: tuple[str, ...]) -> list[str]:
-    """Write YAML documents under target, replacing the subtrees envtool owns there in one step."""
-    import shutil
-    import tempfile
-
-
-    target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target, prefix=".export-"))
-    try:
-        for rel, docs in sorted(files.items()):
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            docs = docs if isinstance(docs, list) else [docs]
-            path.write_text(yaml_text(docs))
-        for sub in owned:
-            shutil.rmtree(target / sub, ignore_errors=True)
-            if (staging / sub).exists():
-                os.rename(staging / sub, target / sub)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return [str(target / rel) for rel in sorted(files)]
 
 
 def _current(project: str) -> Any:

@@ -243,3 +243,43 @@ def _image(store: Store, digest: str, blobs: set[str], altered: Any) -> Image:
 
 def files_layer(digest: str, size: int) -> Layer:
     return Layer(digest, digest, size, oci.LAYER_TAR)
+
+
+def files_blob(store: Store, directory: Path, configs: list[dict[str, Any]]) -> str | None:
+    """The project files that bind mounts read, as one deterministic tar in the store."""
+    from envtool.image.layer import LayerWriter, Owner, add_copy
+
+    sources = sorted({os.path.normpath(v["source"]) for cfg in configs for svc in cfg.get("services", {}).values()
+                      for v in svc.get("volumes", []) if v.get("type") == "bind" and v.get("source")})
+    if not sources:
+        return None
+    w = LayerWriter(0)
+    for rel in sources:
+        full = directory / rel
+        if full.exists():
+            add_copy(w, str(full), rel, Owner(), None, [])
+    out, tmp = store.staging_file()
+    with out:
+        w.write(out)
+    return store.put_file(tmp)[0]
+
+
+def unpack_files(store: Store, release: Release) -> Path:
+    """Where a bundle's bind-mount sources live on this host: unpacked once per release."""
+    import shutil
+    import tempfile
+
+    from envtool.image.extract import extract_layer
+
+    target = store.root / "releases" / digest_hex(release.id)
+    target.mkdir(parents=True, exist_ok=True)
+    if release.files and not (target / "rootfs").is_dir():
+        staging = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="files-"))
+        try:
+            blob = store.blob_path(release.files)
+            with open(blob, "rb") as f:
+                extract_layer(f, staging, files_layer(release.files, blob.stat().st_size))
+            os.rename(staging / "rootfs", target / "rootfs")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target / "rootfs" if release.files else target

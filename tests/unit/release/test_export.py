@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from envtool import api
 from envtool.release import k8s
 from envtool.release.compose_out import compose
+from envtool.release.output import yaml_text
 from tests.conftest import REPO
 
 EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/envtool.toml"))
@@ -33,7 +34,7 @@ def _export(example: Path) -> k8s.Export:
 def _write(ex: k8s.Export, out: Path) -> None:
     for rel, docs in ex.files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text(api.yaml_text(docs if isinstance(docs, list) else [docs]))
+        (out / rel).write_text(yaml_text(docs if isinstance(docs, list) else [docs]))
 
 
 def _validate(*files: Path) -> None:
@@ -73,7 +74,7 @@ def test_every_example_exports_valid_manifests(example, tmp_path):
             key = (patch["target"]["kind"], patch["target"]["name"])
             rendered[key] = _apply(rendered[key], json.loads(patch["patch"]))
         out = overlay / "rendered.json.yaml"
-        out.write_text(api.yaml_text(list(rendered.values())))
+        out.write_text(yaml_text(list(rendered.values())))
         _validate(out)
         out.unlink()
 
@@ -131,7 +132,7 @@ def test_compose_export_is_accepted_by_the_compose_tools(example, tmp_path):
     digests = {s.image: "sha256:" + "a" * 64 for s in loaded.project.services.values()}
     doc, _ = compose(loaded.project, digests, "localhost:5000")
     f = tmp_path / "compose.yaml"
-    f.write_text(api.yaml_text([doc]))
+    f.write_text(yaml_text([doc]))
     for svc in doc["services"].values():
         assert svc["image"].startswith("localhost:5000/") and svc["image"].endswith("@sha256:" + "a" * 64)
     tools = [[str(Path(sys.executable).parent / "podman-compose"), "-f", str(f), "config"],
