@@ -156,8 +156,9 @@ def test_nothing_is_left_behind(envtool, py_image, store_root):
     lingering = {p for p in os.listdir("/proc") if p.isdigit()} - before
     for p in lingering:
         try:
-            assert "tini" not in open(f"/proc/{p}/cmdline").read()
-        except FileNotFoundError:
+            with open(f"/proc/{p}/cmdline") as f:
+                assert "tini" not in f.read()
+        except (FileNotFoundError, ProcessLookupError):
             pass
 
 
