@@ -412,6 +412,7 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
         spec = _stack_of(loaded, images)
         rel = _release_for(loaded, images)
         spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
+        spec.environments = sorted(rel.stack["environments"])
         return spec
 
     return _apply(loaded.name, desired, services, on_event, f"project:{loaded.directory}")
@@ -440,6 +441,7 @@ def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_even
         images = {ref: store.image(rel.images[ref]) for ref in {s.image for s in project.services.values()}}
         spec = _stack_of(loaded, images)
         spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
+        spec.environments = sorted(rel.stack.get("environments", {}))
         return spec
 
     final = _apply(rel.project, desired, None, on_event, f"bundle:{os.path.abspath(bundle)}")
@@ -476,7 +478,8 @@ def _apply(project: str, make_desired: Any, services: list[str] | None, on_event
         final = _stream(paths, {"op": "apply", "stack": stack_to_json(desired)}, on_event)
         if desired.release:
             history.record_deployment(open_store().root, project, desired.release, desired.env, desired.lock,
-                                      desired.images, source, history.stack_healthy(final.get("containers", [])))
+                                      desired.images, source, history.stack_healthy(final.get("containers", [])),
+                                      desired.environments)
     finally:
         os.close(lock)
     return final
@@ -748,7 +751,7 @@ def _recorded_specs(paths: Any) -> list[Any]:
 
 
 def _stream(paths: Any, msg: dict[str, Any], on_event: Any) -> dict[str, Any]:
-    from envtool.errors import RuntimeFailure
+    from envtool.errors import InputError, RuntimeFailure
     from envtool.stack import control
 
     final: dict[str, Any] = {}
@@ -759,8 +762,9 @@ def _stream(paths: Any, msg: dict[str, Any], on_event: Any) -> dict[str, Any]:
             on_event(event)
     if not final.get("ok", False):
         err = final.get("error") or {}
-        failure = RuntimeFailure(err.get("message", "the supervisor reported a failure"),
-                                 hint=err.get("hint") or f"see `envtool logs` and {paths.supervisor_log}")
+        kind = InputError if err.get("exit_code") == InputError.exit_code else RuntimeFailure
+        failure = kind(err.get("message", "the supervisor reported a failure"),
+                       hint=err.get("hint") or f"see `envtool logs` and {paths.supervisor_log}")
         failure.code = err.get("code", "runtime-failure")  # type: ignore[misc]
         raise failure
     return final

@@ -61,7 +61,8 @@ class EnvtoolError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "hint": self.hint,
-                "location": str(self.location) if self.location else None, "key": self.key}
+                "location": str(self.location) if self.location else None, "key": self.key,
+                "exit_code": self.exit_code}
 
 
 class InputError(EnvtoolError):

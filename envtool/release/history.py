@@ -55,10 +55,12 @@ def _save(store_root: Path, project: str, records: list[dict[str, Any]]) -> None
 
 
 def record_deployment(store_root: Path, project: str, release: str, env: str | None, lock: str,
-                      images: dict[str, str], source: str, healthy: bool) -> dict[str, Any]:
+                      images: dict[str, str], source: str, healthy: bool,
+                      environments: list[str] | None = None) -> dict[str, Any]:
     records = deployments(store_root, project)
     rec = {"release": release, "env": env, "lock": lock, "images": images, "source": source,
-           "deployed_at": now(), "healthy_at": now() if healthy else None}
+           "environments": sorted(environments or []), "deployed_at": now(),
+           "healthy_at": now() if healthy else None}
     records.append(rec)
     _save(store_root, project, records)
     return rec
@@ -146,6 +148,12 @@ def decide_promotion(current: Current, history: list[dict[str, Any]], source: st
         raise PromotionRefused(f"release {short(rel, 12)} was never healthy in {source!r}",
                                hint="see `envtool ps` and `envtool logs`; fix it, make a new release, deploy "
                                     "it and promote that")
+    held = record.get("environments")
+    if held and target not in held:           # the release id covers its environments: it cannot grow one
+        raise PromotionRefused(f"release {short(rel, 12)} holds no {target!r} environment "
+                               f"(only {', '.join(held)})",
+                               hint="make one bundle for both: envtool bundle -e " + " -e ".join(
+                                   sorted({source, target})) + f", deploy it to {source!r} and promote that")
     if lock_now is not None and lock_now != record["lock"]:
         raise PromotionRefused(f"envtool.lock changed since release {short(rel, 12)} was made",
                                hint=f"make a new bundle, deploy it to {source!r} and promote that one")

@@ -136,9 +136,9 @@ def check_environments(raw: dict[str, Any], src: Source) -> None:
     errors: list[SpecError] = []
     envs = raw.get("environments", {})
     for name in envs if isinstance(envs, dict) else ():
-        for problem in overlay_problems(raw, name):
-            errors.append(src.error(problem.path, str(problem), problem.hint))
-        if not errors:
+        problems = [src.error(p.path, str(p), p.hint) for p in overlay_problems(raw, name)]
+        errors.extend(problems)
+        if not problems:               # a broken overlay cannot be merged; the others still are
             merged = apply_overlay(raw, name)
             for svc_name in (envs.get(name) or {}).get("services", {}) or {}:
                 try:

@@ -7,6 +7,7 @@ import errno
 import ipaddress
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 
 from envtool._util.names import interface_name
@@ -41,15 +42,15 @@ def _sysctl(path: str, value: str) -> None:
 
 @dataclass
 class ProjectNetwork:
-    project: str
+    key: str                    # state.host_key(): the project, plus its root's hash outside the default
     subnet: ipaddress.IPv4Network
     leases: dict[str, str] = field(default_factory=dict)
     host: Netlink | None = None
-    reserved: list[socket.socket] = field(default_factory=list)
+    reserved: dict[tuple[str, int, str], socket.socket] = field(default_factory=dict)  # (ip, port, proto)
 
     @property
     def bridge(self) -> str:
-        return bridge_name(self.project)
+        return bridge_name(self.key)
 
     @property
     def allocator(self) -> ipam.Allocator:
@@ -60,14 +61,14 @@ class ProjectNetwork:
         return self.allocator.gateway
 
     @classmethod
-    def choose(cls, project: str, pinned: str | None, recorded: str | None, others: list[str]) -> ProjectNetwork:
+    def choose(cls, key: str, pinned: str | None, recorded: str | None, others: list[str]) -> ProjectNetwork:
         host = Netlink()
         if recorded:
             subnet = ipaddress.IPv4Network(recorded)
         else:
             used = [n for n in host.host_networks()] + others
             subnet = ipam.choose_subnet(used, pinned=pinned)
-        return cls(project, subnet, host=host)
+        return cls(key, subnet, host=host)
 
     def up(self) -> None:
         assert self.host is not None
@@ -76,7 +77,7 @@ class ProjectNetwork:
         _sysctl(f"/proc/sys/net/ipv4/conf/{self.bridge}/route_localnet", "1")
 
     def apply_ports(self, ports: list[nft.PortRule]) -> None:
-        nft.apply(self.project, self.bridge, str(self.subnet), ports)
+        nft.apply(self.key, self.bridge, str(self.subnet), ports)
 
     def attach(self, container: str) -> tuple[int, str]:
         """A new netns with eth0 on the bridge; returns (netns fd, address)."""
@@ -84,7 +85,7 @@ class ProjectNetwork:
         address = self.allocator.allocate(container)
         fd, inner = new_netns(Netlink)
         try:
-            self.host.add_veth(veth_name(self.project, container), self.bridge, fd, address)
+            self.host.add_veth(veth_name(self.key, container), self.bridge, fd, address)
             inner.configure_inside("eth0", address, self.subnet.prefixlen, self.gateway)
         except BaseException:
             os.close(fd)
@@ -98,37 +99,63 @@ class ProjectNetwork:
 
     def reserve_ports(self, ports: list[nft.PortRule]) -> None:
         """Bind every published port on the host so nothing else takes it while the stack runs;
-        a port already taken is reported with the process that holds it."""
-        self.release_ports()
-        for p in ports:
-            kind = socket.SOCK_STREAM if p.protocol == "tcp" else socket.SOCK_DGRAM
-            s = socket.socket(socket.AF_INET, kind)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # TIME_WAIT is not "in use"
-            try:
-                s.bind((p.host_ip or "0.0.0.0", p.host_port))
-            except OSError as e:
-                s.close()
-                self.release_ports()
-                if e.errno == errno.EADDRINUSE:
-                    holder = port_holder(p.host_port, p.protocol)
-                    raise PortInUse(f"host port {p.host_port}/{p.protocol} is already in use"
-                                    + (f" by {holder}" if holder else ""),
-                                    hint="stop that process or publish another port") from None
-                raise HostError(f"cannot bind host port {p.host_port}: {e.strerror}") from None
-            self.reserved.append(s)
+        a port already taken is reported with the process that holds it.  A TCP port is also put
+        in listening state: Linux lets a second SO_REUSEADDR socket bind a port whose holder is not
+        listening (another stack, nginx), but never one that is.  No connection reaches the socket:
+        DNAT sends the port's traffic to the container before the host's socket lookup.
+        Ports reserved already stay as they are: a forked child may hold a copy of the socket for
+        a moment, and a copy would keep the port from being bound again."""
+        wanted = {(p.host_ip or "0.0.0.0", p.host_port, p.protocol) for p in ports}
+        for key in [k for k in self.reserved if k not in wanted]:
+            self.reserved.pop(key).close()
+        added: list[tuple[str, int, str]] = []
+        try:
+            for key in sorted(wanted - set(self.reserved)):
+                self.reserved[key] = _bind_port(*key)
+                added.append(key)
+        except BaseException:
+            for key in added:                  # what ran before keeps its ports
+                self.reserved.pop(key).close()
+            raise
 
     def release_ports(self) -> None:
-        for s in self.reserved:
+        for s in self.reserved.values():
             s.close()
-        self.reserved = []
+        self.reserved = {}
 
     def down(self) -> None:
         self.release_ports()
-        nft.remove(self.project, self.bridge)
+        nft.remove(self.key, self.bridge)
         if self.host is not None:
             self.host.delete_link(self.bridge)
             self.host.close()
             self.host = None
+
+
+def _bind_port(ip: str, port: int, protocol: str, patience: float = 1.0) -> socket.socket:
+    """A socket holding the port.  EADDRINUSE is retried for `patience` seconds: after a supervisor
+    was killed, a child it forked can hold its copy of the old reservation for a moment."""
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    deadline = time.monotonic() + patience
+    while True:
+        s = socket.socket(socket.AF_INET, kind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # TIME_WAIT is not "in use"
+        try:
+            s.bind((ip, port))
+            if kind == socket.SOCK_STREAM:
+                s.listen(1)
+            return s
+        except OSError as e:
+            s.close()
+            if e.errno == errno.EADDRINUSE and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            if e.errno == errno.EADDRINUSE:
+                holder = port_holder(port, protocol)
+                raise PortInUse(f"host port {port}/{protocol} is already in use"
+                                + (f" by {holder}" if holder else ""),
+                                hint="stop that process or publish another port") from None
+            raise HostError(f"cannot bind host port {port}: {e.strerror}") from None
 
 
 def port_holder(port: int, protocol: str) -> str | None:

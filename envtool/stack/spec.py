@@ -80,6 +80,7 @@ class StackSpec:
     release: str | None = None                       # the release id, when the stack is one
     lock: str | None = None                          # digest of its envtool.lock
     images: dict[str, str] = field(default_factory=dict)   # image reference → manifest digest
+    environments: list[str] = field(default_factory=list)  # the environments the release holds
 
     def services(self) -> dict[str, list[ContainerSpec]]:
         out: dict[str, list[ContainerSpec]] = {}
@@ -114,10 +115,11 @@ def container_from_json(d: dict[str, Any]) -> ContainerSpec:
 def stack_to_json(s: StackSpec) -> dict[str, Any]:
     return {"project": s.project, "directory": s.directory, "subnet": s.subnet, "env": s.env,
             "volumes": s.volumes, "containers": [to_json(c) for c in s.containers], "release": s.release,
-            "lock": s.lock, "images": s.images}
+            "lock": s.lock, "images": s.images, "environments": s.environments}
 
 
 def stack_from_json(d: dict[str, Any]) -> StackSpec:
     return StackSpec(d["project"], d["directory"], d.get("subnet"),
                      [container_from_json(c) for c in d["containers"]], list(d.get("volumes", [])), d.get("env"),
-                     d.get("release"), d.get("lock"), dict(d.get("images") or {}))
+                     d.get("release"), d.get("lock"), dict(d.get("images") or {}),
+                     list(d.get("environments") or []))

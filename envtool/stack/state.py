@@ -83,11 +83,17 @@ def projects(store_root: Path) -> list[str]:
 
 
 
-def cgroup_parent(store_root: Path | str, project: str) -> str:
-    """The cgroup level of a project's containers: envtool/<project> under the default root; another
-    root on the same machine (a second envtool "host") gets a level of its own, so two roots may run
-    projects of the same name side by side."""
+def host_key(store_root: Path | str, project: str) -> str:
+    """What names a project's host resources (cgroup level, bridge, veths, nftables table): the
+    project under the default root; under another root (a second envtool "host" on the same machine)
+    the project plus a hash of that root, so two roots may run projects of the same name side by side.
+    Project names cannot hold a dot, so the two forms never meet."""
     root = os.path.realpath(store_root)
     if root == "/var/lib/envtool":
-        return f"envtool/{project}"
-    return f"envtool/{project}.{hashlib.sha256(root.encode()).hexdigest()[:8]}"
+        return project
+    return f"{project}.{hashlib.sha256(root.encode()).hexdigest()[:8]}"
+
+
+def cgroup_parent(store_root: Path | str, project: str) -> str:
+    """The cgroup level of a project's containers."""
+    return f"envtool/{host_key(store_root, project)}"

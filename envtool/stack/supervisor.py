@@ -88,6 +88,7 @@ class Supervisor:
     def __init__(self, store_root: str, project: str) -> None:
         self.store = Store(store_root)
         self.project = project
+        self.host_key = state.host_key(self.store.root, project)    # names its bridge, veths, nft table
         self.paths = state.Paths.for_project(self.store.root, project)
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self.paths.logs.mkdir(exist_ok=True)
@@ -152,8 +153,8 @@ class Supervisor:
         job = self.job
         if job and not job.done:
             job.done = True
-            code = e.code if isinstance(e, EnvtoolError) else "internal"
-            self._reply(job.client, {"ok": False, "error": {"code": code, "message": str(e)}})
+            err = e.to_dict() if isinstance(e, EnvtoolError) else {"code": "internal", "message": str(e)}
+            self._reply(job.client, {"ok": False, "error": err})
             self._close(job.client)
 
     def _on_signal(self, fd: int) -> None:
@@ -265,10 +266,10 @@ class Supervisor:
         if self.net is None:
             others = [s for p in state.projects(self.store.root) if p != self.project
                       for s in [state.load(state.Paths.for_project(self.store.root, p)).get("subnet")] if s]
-            self.net = ProjectNetwork.choose(self.project, stack.subnet, self.data.get("subnet"), others)
+            self.net = ProjectNetwork.choose(self.host_key, stack.subnet, self.data.get("subnet"), others)
             self.net.leases.update(self.data.get("leases") or {})
             self.data["subnet"], self.data["bridge"] = str(self.net.subnet), self.net.bridge
-            self.data["nft_table"] = nft.table_name(self.project)
+            self.data["nft_table"] = nft.table_name(self.host_key)
             self._save()                                 # recorded before it is created
             self.net.up()
         if self.dns is None:
@@ -634,7 +635,7 @@ class Supervisor:
             self.dns.close()
             self.dns = None
         if self.net is None and self.data.get("bridge"):
-            self.net = ProjectNetwork.choose(self.project, None, self.data["subnet"], [])
+            self.net = ProjectNetwork.choose(self.host_key, None, self.data["subnet"], [])
         if self.net:
             self.net.down()
             self.net = None
@@ -664,7 +665,7 @@ class Supervisor:
         if not recorded:
             return
         if self.data.get("subnet"):
-            self.net = ProjectNetwork.choose(self.project, None, self.data["subnet"], [])
+            self.net = ProjectNetwork.choose(self.host_key, None, self.data["subnet"], [])
             self.net.leases.update(self.data.get("leases") or {})
             self.net.up()
             self.dns = DnsServer(self.net.gateway, self._lookup)

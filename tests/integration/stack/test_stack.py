@@ -163,6 +163,54 @@ def test_projects_are_isolated(tmp_path, envtool_env, py_image, leak_check):
         b.cli("down")
 
 
+def answer(port: int, within: float = 10.0) -> str:
+    """The published port's page once the server behind it listens (up -d does not wait for it)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return http_get(port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_two_roots_run_one_project_name_side_by_side(tmp_path, envtool_env, store_root, py_image, leak_check):
+    """A second envtool root (another "host" on this machine) may run a project of the same name:
+    bridge, veths, nftables table and cgroups are its own, and the port both want goes to the first."""
+    from .conftest import Stack
+
+    second = tmp_path / "root2"
+    second.mkdir()
+    for shared in ("store", "layers", "cache"):                # the same images, nothing else shared
+        os.symlink(os.path.join(store_root, shared), second / shared)
+    name = f"twin{os.getpid() % 1000}"
+    a = Stack(tmp_path / "a", envtool_env, name)
+    b = Stack(tmp_path / "b", {**envtool_env, "ENVTOOL_ROOT": str(second)}, name)
+    port, other = free_port(), free_port()
+    links, tables = host_links(), envtool_tables()
+    try:
+        for s, p in ((a, port), (b, port)):
+            s.dir.mkdir()
+            s.write(f'[services.web]\nimage = "py"\ncommand = {HTTP}\nports = ["{p}:8000"]\ninit = true\n'
+                    f"healthcheck = {HEALTH}\n")
+        a.cli("up", "-d", check=True)
+        clash = b.cli("up", "-d")
+        assert clash.returncode == 2 and f"host port {port}/tcp is already in use" in clash.stderr
+        b.write(f'[services.web]\nimage = "py"\ncommand = {HTTP}\nports = ["{other}:8000"]\ninit = true\n'
+                f"healthcheck = {HEALTH}\n")
+        b.cli("up", "-d", check=True)
+        assert len([x for x in host_links() - links if x.startswith("et-")]) == 2
+        assert len(envtool_tables()) == len(tables) + 2
+        assert "Directory listing" in answer(port) and "Directory listing" in answer(other)
+        b.cli("down", check=True)
+        assert "Directory listing" in http_get(port)             # the first stack lost nothing
+    finally:
+        b.cli("down")
+        a.cli("down")
+    assert host_links() == links and envtool_tables() == tables
+
+
 def test_port_in_use_is_reported_before_anything_starts(stack):
     import socket
 

@@ -63,3 +63,13 @@ def test_releases_file_appends(tmp_path):
     append_release(tmp_path, {"release": REL, "from": "production", "to": "dr"})
     assert [e["to"] for e in read_releases(tmp_path)] == ["production", "dr"]
     assert (tmp_path / "envtool.releases.toml").read_text().startswith("# envtool.releases.toml")
+
+
+def test_a_release_without_the_target_environment_is_refused():
+    rec = {**record(), "environments": ["staging"]}
+    with pytest.raises(PromotionRefused, match=r"holds no 'production' environment \(only staging\)") as e:
+        decide_promotion(Current(REL, "staging", True, True), [rec], "staging", "production", "sha256:l", ENVS)
+    assert "envtool bundle -e production -e staging" in e.value.hint
+    rec["environments"] = ["production", "staging"]
+    assert decide_promotion(Current(REL, "staging", True, True), [rec], "staging", "production", "sha256:l",
+                            ENVS)["release"] == REL
