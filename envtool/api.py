@@ -194,16 +194,16 @@ def pull(ref: str) -> Any:
 
 def list_images(file: str | None = None, directory: str | None = None) -> list[dict[str, Any]]:
     """Stored images; `locked_by` names the entries of this project's envtool.lock that use each."""
-    from envtool.image.resolve import lock_path
     from envtool.lock import io as lock_io
+    from envtool.spec.peek import find_file
 
     store = open_store()
     users: dict[str, list[str]] = {}
     try:
-        loaded = load_project(file, directory)
-        lock_file = lock_io.read(lock_path(loaded.directory))
-        for name, entry in (lock_file.images.items() if lock_file else []):
-            users.setdefault(entry.digest, []).append(f"{loaded.name}/{name}")
+        lock_file = lock_io.path_for(find_file(file, directory).parent)
+        name = project_name(file, directory)
+        for image, digest in lock_io.image_digests(lock_file).items():
+            users.setdefault(digest, []).append(f"{name}/{image}")
     except SpecError:
         pass
     out = []
@@ -237,8 +237,9 @@ def resolve_image(ref: str, file: str | None = None, directory: str | None = Non
     from envtool.errors import ImageNotFound
 
     store = open_store()
-    if ref.startswith("sha256:"):
-        return store.image(ref)
+    found = stored_image(store, ref)
+    if found is not None:
+        return found
     if ref.startswith("oci-archive:"):
         from envtool.image.sources.oci_archive import import_archive
 
@@ -246,10 +247,6 @@ def resolve_image(ref: str, file: str | None = None, directory: str | None = Non
         image = import_archive(path, store)
         store.tag(f"oci-archive/{os.path.basename(path)}:latest", image)     # so gc keeps it
         return image
-    name = ref if ":" in ref else f"{ref}:latest"
-    digest = store.resolve(name)
-    if digest:
-        return store.image(digest)
     try:
         loaded = load_project(file, directory)
     except SpecError:
@@ -267,6 +264,16 @@ def resolve_image(ref: str, file: str | None = None, directory: str | None = Non
     near = nearest(ref, known)
     raise ImageNotFound(f"no image {ref!r}: not a recipe of this project and not in the store",
                         hint=f'did you mean "{near}"?' if near else "run `envtool images` to list images")
+
+
+def stored_image(store: Store, ref: str) -> Any:
+    """The image a digest or a store name ("shop/py:latest", "shop/py") names, or None."""
+    if ref.startswith("sha256:"):
+        return store.image(ref)
+    if ref.startswith("oci-archive:"):
+        return None
+    digest = store.resolve(ref if ":" in ref else f"{ref}:latest")
+    return store.image(digest) if digest else None
 
 
 # ---- containers --------------------------------------------------------------------------------
@@ -774,11 +781,12 @@ def project_name(file: str | None = None, directory: str | None = None) -> str:
     """The project's name; falls back to the directory's name when envtool.toml cannot be read,
     so `down` and `ps` still work on a broken file."""
     from envtool._util.names import project_name_from_dir
+    from envtool.spec.peek import project_name as peek_name
 
     if os.environ.get("ENVTOOL_PROJECT"):            # -p NAME: a stack run from a bundle has no directory
         return os.environ["ENVTOOL_PROJECT"]
     try:
-        return load_project(file, directory).name
+        return peek_name(file, directory) or load_project(file, directory).name
     except SpecError:
         base = os.path.abspath(directory or os.getcwd())
         return project_name_from_dir(os.path.basename(base))

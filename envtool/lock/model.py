@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-VERSION = 1
+from envtool.lock import VERSION
 
 
 class _Strict(BaseModel):

@@ -26,8 +26,7 @@ from envtool.spec.interpolate import Interpolation, InterpolationError, read_dot
 from envtool.spec.locate import LocationIndex, Path, format_path, nearest
 from envtool.spec.model import Project, Service
 from envtool.spec.overlay import apply_overlay, overlay_problems
-
-FILENAMES = ("envtool.toml",)
+from envtool.spec.peek import find_file
 
 
 @dataclass
@@ -55,20 +54,6 @@ class LoadedProject:
     @property
     def name(self) -> str:
         return self.project.name
-
-
-def find_file(file: str | os.PathLike[str] | None = None, directory: str | os.PathLike[str] | None = None
-              ) -> FsPath:
-    base = FsPath(directory) if directory else FsPath.cwd()
-    if file:
-        path = FsPath(file) if FsPath(file).is_absolute() else base / file
-        if not path.is_file():
-            raise SpecError(f"no such file: {path}", hint="check the -f/--file argument")
-        return path
-    for name in FILENAMES:
-        if (base / name).is_file():
-            return base / name
-    raise SpecError(f"no envtool.toml in {base}", hint="run `envtool init` to create one, or pass -f FILE")
 
 
 def load(file: str | os.PathLike[str] | None = None, directory: str | os.PathLike[str] | None = None,

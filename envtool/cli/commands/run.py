@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-
 import typer
-
-from envtool import api
-from envtool.cli import render
 
 
 def register(app: typer.Typer) -> None:
@@ -42,18 +36,9 @@ def run(ctx: typer.Context,
         progress: str = typer.Option("auto", "--progress", help="Build progress: auto | plain | quiet."),
         ) -> None:
     """Run a one-off container and return its exit code."""
-    from envtool.cli.progress import reporter
-    from envtool.stack.convert import RunOptions
+    from envtool.cli.oneoff import RunArgs, execute
 
-    opts = RunOptions(command=list(command or []), env=env, volumes=volume, workdir=workdir, user=user,
-                      memory=memory, cpus=cpus, pids=pids, tty=tty, init=init, hostname=hostname,
-                      read_only=read_only, cap_add=cap_add, cap_drop=cap_drop, entrypoint=entrypoint,
-                      stop_grace=stop_timeout)
-    rep = reporter(progress, only_work=True)
-    with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
-        image_obj = api.resolve_image(image, ctx.obj.file, ctx.obj.directory, rep)
-    info, message = api.run(image_obj.manifest_digest, opts, ctx.obj.file, ctx.obj.directory, rm=rm, name=name)
-    if message:
-        render.print_warning(message)
-    sys.stdout.flush()
-    raise typer.Exit(info.code)
+    code = execute(RunArgs(image, list(command or []), env, volume, workdir, user, memory, cpus, pids, tty,
+                           interactive, rm, init, name, hostname, read_only, cap_add, cap_drop, entrypoint,
+                           stop_timeout, progress, ctx.obj.file, ctx.obj.directory))
+    raise typer.Exit(code)

@@ -1,6 +1,7 @@
 """The CLI is a thin skin: exit codes, one-line errors, --json, no tracebacks."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -68,6 +69,22 @@ def test_help_is_fast_enough_to_not_import_heavy_modules(args):
             " if m in sys.modules]\nprint(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(("args", "absent"), [
+    (["run", "--rm", "sha256:" + "0" * 64, "true"], ["typer", "click", "pydantic", "rich"]),  # fast path
+    (["-C", "examples/shop", "ps"], ["pydantic", "rich"]),                              # name only
+    (["-C", "examples/shop", "images"], ["pydantic", "rich"]),
+])
+def test_commands_import_only_what_they_need(args, absent, tmp_path):
+    from tests.conftest import REPO
+
+    code = ("import sys; from envtool.cli.app import main\n"
+            f"main({args!r})\n"
+            f"print([m for m in {absent!r} if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "ENVTOOL_ROOT": str(tmp_path)})
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stderr
 
 
 def test_diff_between_environments(capsys):
