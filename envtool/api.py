@@ -409,7 +409,13 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
     """Build, then have the project's supervisor reconcile the stack; returns the final rows.
     A whole stack in an environment other than dev is a release: its id is recorded as deployed here."""
     check_host()
-    loaded = load_project(file, directory, env)
+    early = _start_supervisor_early(file, directory)
+    try:
+        loaded = load_project(file, directory, env)
+    except BaseException:
+        if early:
+            _abandon_if_unused(early)
+        raise
     whole = not services and not scale and _strict_env(env)
 
     def desired() -> Any:
@@ -422,7 +428,45 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
         spec.environments = sorted(rel.stack["environments"])
         return spec
 
-    return _apply(loaded.name, desired, services, on_event, f"project:{loaded.directory}")
+    return _apply(loaded.name, desired, services, on_event, f"project:{loaded.directory}",
+                  started_early=early == loaded.name)
+
+
+def _start_supervisor_early(file: str | None, directory: str | None) -> str | None:
+    """Start the project's supervisor before envtool.toml is loaded, so that its imports (pyroute2
+    alone is ~200 ms) overlap the CLI's loading and build check; returns the project's name when
+    this call started it.  A second supervisor exits at once: the lock decides."""
+    from envtool.spec.peek import project_name as peek_name
+    from envtool.stack import control, state
+
+    try:
+        name = peek_name(file, directory)
+    except SpecError:
+        return None
+    if name is None:
+        return None
+    paths = _paths(name)
+    if control.running(paths) or state.load(paths).get("containers"):
+        return None
+    control.start(str(open_store().root), name, paths)
+    return name
+
+
+def _abandon_if_unused(project: str) -> None:
+    """After a failed load: the supervisor started early goes away again, unless another `up`
+    has put containers in its care meanwhile (that one holds the lock until it is done)."""
+    import fcntl
+
+    from envtool.stack import state
+
+    paths = _paths(project)
+    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not state.load(paths).get("containers"):
+            _abandon(project, paths)
+    finally:
+        os.close(lock)
 
 
 def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_event: Any = None,
@@ -455,8 +499,8 @@ def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_even
     return {**final, "project": rel.project}, rel.id
 
 
-def _apply(project: str, make_desired: Any, services: list[str] | None, on_event: Any, source: str
-           ) -> dict[str, Any]:
+def _apply(project: str, make_desired: Any, services: list[str] | None, on_event: Any, source: str,
+           started_early: bool = False) -> dict[str, Any]:
     import fcntl
 
     from envtool.release import history
@@ -468,7 +512,7 @@ def _apply(project: str, make_desired: Any, services: list[str] | None, on_event
     lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)               # two `up`s in one project take turns
-        fresh = not (state.load(paths).get("containers") or control.running(paths))
+        fresh = not state.load(paths).get("containers") and (started_early or not control.running(paths))
         control.start(str(open_store().root), project, paths)    # it starts while we build
         try:
             desired = make_desired()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import heapq
 import itertools
 import json
@@ -43,6 +44,12 @@ LOG_MAX = 10 * 1024 * 1024
 STARTING_PROBE = 0.1           # seconds between healthchecks until the first success
 RUNNING = ("starting", "running", "healthy", "unhealthy")
 IDLE_EXIT = 60.0                 # seconds without containers before an idle supervisor exits
+
+
+@functools.lru_cache(maxsize=8192)
+def _spec_json(spec: ContainerSpec) -> Any:
+    """A spec's JSON form, made once per spec: specs are frozen, and state is saved at every change."""
+    return to_json(spec)
 
 
 @dataclass
@@ -174,11 +181,12 @@ class Supervisor:
         self._at(period, tick)
 
     def _log(self, text: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+        now = time.time()
+        print(f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d} {text}", flush=True)
 
     def _save(self) -> None:
         self.data["containers"] = {
-            n: {"spec": to_json(m.spec), "pid": m.container.pid if m.container else None,
+            n: {"spec": _spec_json(m.spec), "pid": m.container.pid if m.container else None,
                 "start_time": m.start_time if m.container and m.status in RUNNING else None,
                 "status": m.status, "hash": m.spec.hash, "image": m.spec.image, "service": m.spec.service,
                 "address": m.address, "restarts": m.restarts, "exit_code": m.exit_code,
@@ -304,6 +312,7 @@ class Supervisor:
         actual = {n: {"hash": m.spec.hash, "image": m.spec.image, "status": m.status, "service": m.spec.service}
                   for n, m in self.managed.items()}
         actions = plan_up(stack, actual)
+        self._log(f"apply: {', '.join(a.describe() for a in actions if a.kind != 'keep') or 'nothing to change'}")
         wanted = {c.name: c for c in stack.containers}
         for a in actions:
             if a.kind in ("remove", "recreate"):

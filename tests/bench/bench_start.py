@@ -1,10 +1,11 @@
-"""Container start latency: envtool against runc, crun and podman on the same rootfs.
+"""Container start latency: envtool against runc, crun, podman and docker on the same rootfs.
 
     .venv/bin/python tests/bench/bench_start.py [--runs 30] [--write docs/benchmarks.md]
 
 Every runtime runs /bin/true from the same single-layer image (Debian bookworm minbase + python3,
 built by envtool).  runc and crun get an OCI bundle whose root is that layer's directory (read-only);
-podman gets it with --rootfs and --network none.  envtool is measured twice: the CLI end to end
+podman gets it with --rootfs and --network none; docker gets it through `docker import` (dockerd
+must be running: run_all.py starts one).  envtool is measured twice: the CLI end to end
 (`envtool run --rm IMG /bin/true`, Python start-up included) and the runtime's own part (start →
 exit → cleanup in-process, as the supervisor runs it).  The machine's hybrid cgroup layout makes crun
 refuse to start ("cgroups in hybrid mode not supported"), so crun and podman's default (crun) run in
@@ -31,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 ROOT = os.environ.get("ENVTOOL_ROOT", "/var/tmp/envtool-test")
 UNIFIED = "/sys/fs/cgroup/unified"
+DOCKER_IMAGE = "envtool-bench-py:latest"
 
 
 def build_image() -> str:
@@ -148,9 +150,18 @@ def main() -> None:
         results["podman run --network none (crun)"] = timed(without_unified(podman), args.runs)
         results["podman --runtime runc run --network none"] = timed(
             ["podman", "--runtime", "runc", *podman[1:]], args.runs)
+    docker_up = shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    if docker_up and subprocess.run(["docker", "import", str(store.blob_path(image.layers[0].digest)), DOCKER_IMAGE],
+                                    capture_output=True).returncode == 0:
+        results["docker run --network none"] = timed(
+            ["docker", "run", "--rm", "--network", "none", DOCKER_IMAGE, "/bin/true"], args.runs)
+    else:
+        results["docker run --network none"] = {"error": "no running dockerd (run_all.py starts one)"}
     versions = {"envtool": "0.1.0 (this tree)", "python": platform.python_version(),
                 "runc": version(["runc", "--version"]), "crun": version(["crun", "--version"]),
-                "podman": version(["podman", "--version"]), "kernel": platform.release()}
+                "podman": version(["podman", "--version"]),
+                "docker": version(["docker", "version", "-f", "{{.Server.Version}}"]) if docker_up else "not running",
+                "kernel": platform.release()}
     out = {"figure": "container start (/bin/true)", "results": results, "versions": versions,
            "machine": f"{os.cpu_count()} cores, {platform.machine()}", "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(out, indent=2))

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -372,3 +373,34 @@ def test_a_service_that_cannot_start_fails_up_with_its_name(stack):
     assert "service 'broken' could not be started" in proc.stderr
     assert "executable file not found in $PATH: no-such-program" in proc.stderr
     assert stack.ps()[f"{stack.name}-broken-1"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("body", [
+    '[services.web]\nimage = "py"\ncommand = ["sleep", "60"]\nportz = ["8000"]\n',     # bad input
+    '[services.web]\nimage = "nosuch"\ncommand = ["sleep", "60"]\n',                    # no such image
+])
+def test_a_first_up_that_fails_leaves_no_supervisor_and_no_state(stack, body):
+    """up starts the supervisor before it has read envtool.toml (its imports overlap the CLI's);
+    when the up fails before anything runs, that supervisor and its state go away again."""
+    stack.write(body)
+    proc = stack.cli("up", "-d")
+    assert proc.returncode == 2, proc.stderr
+    root = Path(stack.env["ENVTOOL_ROOT"]) / "projects" / stack.name
+    deadline = time.monotonic() + 5
+    while root.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not root.exists()
+    assert not holders_of(str(root) + "/"), "a supervisor still runs"
+
+
+def holders_of(prefix: str) -> list[int]:
+    """Processes with a file open under prefix (a supervisor holds its lock file)."""
+    pids = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if any(link.startswith(prefix) for link in links):
+            pids.append(int(pid))
+    return pids
