@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "pp
 
 
 def host_arch() -> str:
-    return GOARCH.get(platform.machine(), platform.machine())
+    return GOARCH.get(os.uname().machine, os.uname().machine)
 
 
 @dataclass(frozen=True)

@@ -214,12 +214,12 @@ class Store:
         return self.unpack_layers(image.layers)
 
     def unpack_layers(self, layers: tuple[Layer, ...] | list[Layer]) -> list[str]:
-        from envtool.image.extract import extract_layer
-
         dirs = []
         for layer in layers:
             target = self.layer_dir(layer)
             if not (target / ".envtool-complete").exists():
+                from envtool.image.extract import extract_layer  # tarfile only when there is work
+
                 with self.locked():
                     if not (target / ".envtool-complete").exists():
                         staging = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="layer-"))

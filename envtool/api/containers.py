@@ -1,0 +1,57 @@
+"""One-off containers (`envtool run`) and the host checks every container needs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from envtool.api.project import open_store
+
+
+def check_host(need_overlay: bool = True) -> None:
+    from envtool.errors import HostError
+
+    if os.geteuid() != 0:
+        raise HostError("envtool needs root to create namespaces, mounts and cgroups",
+                        hint="run it as root (sudo envtool ...)")
+    if need_overlay:
+        try:
+            with open("/proc/filesystems") as f:
+                has_overlay = "overlay" in f.read()
+        except OSError:
+            has_overlay = False
+        if not has_overlay:
+            import subprocess
+
+            subprocess.run(["modprobe", "overlay"], capture_output=True, check=False)
+            with open("/proc/filesystems") as f:
+                if "overlay" not in f.read():
+                    raise HostError("overlayfs is not available in this kernel",
+                                    hint="load it with `modprobe overlay` (package kmod)")
+
+
+def run(image_ref: str, opts: Any, file: str | None = None, directory: str | None = None,
+        rm: bool = True, reporter: Any = None, name: str | None = None) -> Any:
+    """Run a one-off container attached to the terminal; returns (ExitInfo, message or None)."""
+    import secrets
+
+    from envtool.runtime import launcher
+    from envtool.stack.convert import run_config
+
+    check_host()
+    from envtool.api.images import resolve_image
+
+    image = resolve_image(image_ref, file, directory, reporter)
+    store = open_store()
+    dirs = store.unpack(image)
+    cname = name or f"run-{secrets.token_hex(6)}"
+    init_path = launcher.find_init() if opts.init else None
+    cfg = run_config(cname, image, dirs, opts, store, init_path)
+    c = launcher.start(cfg, seccomp_cache=str(store.cache_dir / "seccomp"))
+    try:
+        info = launcher.run_attached(c)
+    finally:
+        if c.exit is None:
+            launcher.stop(c, grace=0)
+        launcher.cleanup(c, remove_state=rm)
+    return info, launcher.describe_exit(info, cname, cfg.limits.memory)

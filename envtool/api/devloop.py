@@ -1,0 +1,147 @@
+"""The development loop's hooks into the stack, and the watcher run in the background."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from envtool.api.images import lock
+from envtool.api.project import load_project, project_name
+from envtool.api.stack import control_services, exec_spec, project_paths, up, watch_log
+from envtool.errors import SpecError
+
+
+class StackHooks:
+    """What the watcher may do to a running stack (devloop.watch.Hooks)."""
+
+    def __init__(self, file: str | None, directory: str | None, env: str | None, echo: bool) -> None:
+        self.file, self.directory, self.env, self.echo = file, directory, env, echo
+        self.name = project_name(file, directory)
+        self.paths = project_paths(self.name)
+
+    def _running(self, service: str) -> list[dict[str, Any]]:
+        from envtool.stack import state
+
+        recs = (state.load(self.paths).get("containers") or {}).values()
+        return [r for r in recs if r.get("service") == service and state.alive(r.get("pid"), r.get("start_time"))]
+
+    def replicas(self, service: str) -> list[tuple[int, str]]:
+        return [(r["pid"], r["spec"]["user"]) for r in self._running(service)]
+
+    def restart(self, service: str) -> None:
+        control_services("restart", [service], self.file, self.directory)
+
+    def rebuild(self, service: str) -> None:
+        """Re-resolve the service's recipe when it changed (updating its envtool.lock entry),
+        then rebuild and recreate the service."""
+        from envtool.image.resolve import lock_path
+        from envtool.lock import io as lock_io
+        from envtool.lock.drift import drift
+
+        loaded = load_project(self.file, self.directory, self.env)
+        image = loaded.project.services[service].image
+        current = lock_io.read(lock_path(loaded.directory))
+        if image in loaded.project.images and current is not None and drift(loaded.project.images, current, [image]):
+            lock(self.file, self.directory, update=[image])
+            self.log(f"{service}: recipe {image!r} changed; envtool.lock entry updated")
+        up(self.file, self.directory, self.env, services=[service])
+
+    def exec(self, service: str, argv: tuple[str, ...]) -> int:
+        from envtool.runtime import enter, ipc
+
+        code = 0
+        for r in self._running(service):
+            spec = exec_spec(service, list(argv), self.file, self.directory, r["spec"]["replica"])
+            devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                pid, report = enter.spawn(spec, stdio=(devnull, devnull, devnull))
+            finally:
+                os.close(devnull)
+            failure = ipc.receive(report)
+            os.close(report)
+            _, status = os.waitpid(pid, 0)
+            if failure is not None:
+                raise failure.to_error(r["spec"]["name"])
+            code = code or os.waitstatus_to_exitcode(status)
+        return code
+
+    def log(self, text: str) -> None:
+        import sys
+        import time
+
+        line = f"[watch] {text}"
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        with open(watch_log(self.name)[1], "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+        if self.echo:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+
+def watcher(file: str | None = None, directory: str | None = None, env: str | None = None,
+            echo: bool = True) -> Any:
+    """A Watcher for the project's develop.watch rules, acting on its running stack."""
+    from envtool.devloop.watch import Watcher, rules_for
+
+    loaded = load_project(file, directory, env)
+    rules = rules_for(loaded.project, str(loaded.directory))
+    if not rules:
+        raise SpecError("no service has develop.watch rules",
+                        hint='add [services.NAME.develop] watch = [{ path = "...", action = "sync+restart", '
+                             'target = "/app" }]', location=None)
+    return Watcher(rules, str(loaded.directory), StackHooks(file, directory, env, echo))
+
+
+def start_watch_daemon(file: str | None = None, directory: str | None = None, env: str | None = None) -> None:
+    """`up -d --watch`: a detached watcher for the project (stopped by `down`)."""
+    import signal
+
+    from envtool.stack.control import detach
+    from envtool.stack.state import proc_start_time
+
+    w = watcher(file, directory, env, echo=False)
+    paths = project_paths(w.hooks.name)
+    stop_watch_daemon(paths)
+
+    def body() -> None:
+        def ready() -> None:                     # the first wake-up comes once watches are set
+            pid_file = paths.root / "watch.pid"
+            if not pid_file.exists():
+                pid_file.write_text(f"{os.getpid()} {proc_start_time(os.getpid())}")
+
+        stop: list[int] = []
+        signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
+        try:
+            w.initial_sync()
+            w.run(poll=ready, should_stop=lambda: bool(stop))
+        except BaseException as e:  # noqa: BLE001 - a detached watcher reports in the stack's log
+            w.hooks.log(f"stopped: {e}")
+
+    detach(body)
+    import time
+
+    deadline = time.monotonic() + 10
+    while not (paths.root / "watch.pid").exists():        # return once it is watching
+        if time.monotonic() > deadline:
+            raise SpecError("the watcher did not start", hint="see `envtool logs watch`")
+        time.sleep(0.01)
+
+
+def stop_watch_daemon(paths: Any) -> None:
+    import signal
+    import time
+
+    from envtool.stack.state import alive
+
+    f = paths.root / "watch.pid"
+    try:
+        pid, start = (int(x) for x in f.read_text().split())
+    except (OSError, ValueError):
+        return
+    if alive(pid, start):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not alive(pid, start):
+                break
+            time.sleep(0.01)
+    f.unlink(missing_ok=True)

@@ -1,0 +1,201 @@
+"""Images: lock, build, save, push, pull, list and collect them; find the one a command names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from envtool.api.containers import check_host
+from envtool.api.project import load_project, open_store, project_name, strict_env
+from envtool.errors import EnvtoolError, SpecError
+
+if TYPE_CHECKING:
+    from envtool.image.store import Store
+
+
+def build(file: str | None = None, directory: str | None = None, images: list[str] | None = None,
+          reporter: Any = None, env: str | None = None, locked: bool = False,
+          notes: list[str] | None = None) -> list[Any]:
+    """Build the project's image recipes (all, or the named ones) from envtool.lock; returns
+    BuildResults."""
+    from envtool.errors import ImageNotFound
+
+    loaded = load_project(file, directory, env)
+    recipes = loaded.project.images
+    names = images or list(recipes)
+    for n in names:
+        if n not in recipes:
+            from envtool.spec.locate import nearest
+
+            near = nearest(n, recipes)
+            raise ImageNotFound(f"no image recipe named {n!r} in {loaded.file}",
+                                hint=f'did you mean "{near}"?' if near else None)
+    check_host(need_overlay=False)
+    results = locked_build(loaded, names, reporter, locked or strict_env(env), notes)
+    return [results[n] for n in names]
+
+
+def locked_build(loaded: Any, names: list[str], reporter: Any, strict: bool,
+                  notes: list[str] | None) -> dict[str, Any]:
+    from envtool.image.resolve import bound_build, lock_path, resolve
+    from envtool.lock import io as lock_io
+
+    notes = notes if notes is not None else []
+    if not names:
+        return {}
+    path = lock_path(loaded.directory)
+    lock = lock_io.read(path)
+    store = open_store()
+    first: dict[str, Any] = {}
+    if lock is None:
+        if strict:
+            raise SpecError(f"no {path.name} in {loaded.directory}", hint="run `envtool lock` and commit the file")
+        lock = resolve(loaded.project, loaded.directory, store, None, None, reporter, refresh=False, built=first)
+        lock_io.write(path, lock)
+        notes.append(f"wrote {path} (no lock file yet: locked what was built)")
+    results, updated = bound_build(loaded.project, loaded.directory, store, lock, names, reporter, strict)
+    for n, r in results.items():            # work done while locking is work done by this build
+        if n in first:
+            r.cached = r.cached and first[n].cached
+    if updated:
+        lock_io.write(path, lock)
+        notes.append(f"updated {path}: " + "; ".join(updated))
+    return results
+
+
+def lock(file: str | None = None, directory: str | None = None, update: list[str] | None = None,
+         reporter: Any = None) -> Any:
+    """Resolve every image recipe (or only `update`) again and write envtool.lock."""
+    from envtool.image.resolve import lock_path, resolve
+    from envtool.lock import io as lock_io
+
+    check_host(need_overlay=False)
+    loaded = load_project(file, directory)
+    path = lock_path(loaded.directory)
+    existing = lock_io.read(path) if update else None
+    new = resolve(loaded.project, loaded.directory, open_store(), update or None, existing, reporter)
+    lock_io.write(path, new)
+    return path, new
+
+
+def save(image_ref: str, output: str, file: str | None = None, directory: str | None = None,
+         compress: bool = True, reporter: Any = None) -> tuple[str, str]:
+    """Write an image as an OCI archive; returns (the archive's reference name, manifest digest)."""
+
+    from envtool.image.save import save as save_archive
+
+    image = resolve_image(image_ref, file, directory, reporter)
+    store = open_store()
+    names = [n for n, d, _ in store.tags() if d == image.manifest_digest]
+    ref = names[0] if names else f"envtool/{image.manifest_digest[7:19]}:latest"
+    if "/" not in ref.split(":")[0] or not ref.startswith("localhost/"):
+        ref = "localhost/" + ref
+    return ref, save_archive(store, image, ref, Path(output), compress)
+
+
+def push(registry: str, file: str | None = None, directory: str | None = None, images: list[str] | None = None,
+         reporter: Any = None, tag: str = "latest", compress: bool = False) -> list[dict[str, Any]]:
+    """Push the project's images (built from the lock) to REGISTRY[/prefix]/<project>/<image>:<tag>,
+    under their locked digests (unless compress)."""
+    from envtool.image.sources.registry import push as registry_push
+
+    results = build(file, directory, images, reporter)
+    loaded = load_project(file, directory)
+    out = []
+    for r in results:
+        ref = f"{registry.rstrip('/')}/{loaded.name}/{r.name}:{tag}"
+        digest, uploaded = registry_push(open_store(), r.image, ref, compress)
+        out.append({"image": r.name, "ref": ref, "digest": digest, "uploaded_blobs": uploaded})
+    return out
+
+
+def pull(ref: str) -> Any:
+    from envtool.image.sources.registry import pull as registry_pull
+
+    return registry_pull(ref, open_store())
+
+
+def list_images(file: str | None = None, directory: str | None = None) -> list[dict[str, Any]]:
+    """Stored images; `locked_by` names the entries of this project's envtool.lock that use each."""
+    from envtool.lock import io as lock_io
+    from envtool.spec.peek import find_file
+
+    store = open_store()
+    users: dict[str, list[str]] = {}
+    try:
+        lock_file = lock_io.path_for(find_file(file, directory).parent)
+        name = project_name(file, directory)
+        for image, digest in lock_io.image_digests(lock_file).items():
+            users.setdefault(digest, []).append(f"{name}/{image}")
+    except SpecError:
+        pass
+    out = []
+    for name, digest, _ann in store.tags():
+        try:
+            img = store.image(digest)
+        except EnvtoolError:
+            continue
+        out.append({"name": name, "digest": digest, "size": img.size, "layers": len(img.layers),
+                    "created": img.created, "locked_by": users.get(digest, [])})
+    return out
+
+
+def gc() -> dict[str, int]:
+    """Remove what no tagged image and no running stack uses."""
+    from envtool.image.store import gc as store_gc
+    from envtool.stack import state
+
+    store = open_store()
+    keep = set()
+    for project in state.projects(store.root):
+        for rec in (state.load(state.Paths.for_project(store.root, project)).get("containers") or {}).values():
+            keep.add(rec.get("image"))
+    return store_gc(store, {k for k in keep if k})
+
+
+def resolve_image(ref: str, file: str | None = None, directory: str | None = None,
+                  reporter: Any = None) -> Any:
+    """An image reference for `run`: a recipe of the current project (built if needed), a store
+    name ("shop/py:latest"), a manifest digest, or oci-archive:<path>."""
+    from envtool.errors import ImageNotFound
+
+    store = open_store()
+    found = stored_image(store, ref)
+    if found is not None:
+        return found
+    if ref.startswith("oci-archive:"):
+        from envtool.image.sources.oci_archive import import_archive
+
+        path = os.path.abspath(ref[len("oci-archive:"):])
+        image = import_archive(path, store)
+        store.tag(f"oci-archive/{os.path.basename(path)}:latest", image)     # so gc keeps it
+        return image
+    try:
+        loaded = load_project(file, directory)
+    except SpecError:
+        loaded = None
+    if loaded is not None and ref in loaded.project.images:
+        from envtool.image.build import Builder
+
+        check_host(need_overlay=False)
+        return Builder(store, loaded.name, loaded.directory, loaded.project.images, reporter).build(ref).image
+    known = [t[0] for t in store.tags()]
+    if loaded is not None:
+        known += list(loaded.project.images)
+    from envtool.spec.locate import nearest
+
+    near = nearest(ref, known)
+    raise ImageNotFound(f"no image {ref!r}: not a recipe of this project and not in the store",
+                        hint=f'did you mean "{near}"?' if near else "run `envtool images` to list images")
+
+
+def stored_image(store: Store, ref: str) -> Any:
+    """The image a digest or a store name ("shop/py:latest", "shop/py") names, or None."""
+    if ref.startswith("sha256:"):
+        return store.image(ref)
+    if ref.startswith("oci-archive:"):
+        return None
+    digest = store.resolve(ref if ":" in ref else f"{ref}:latest")
+    return store.image(digest) if digest else None
+

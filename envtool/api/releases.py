@@ -1,0 +1,244 @@
+"""Releases: bundles, promotion between environments, and the stack handed to Kubernetes or Compose."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from envtool.api.containers import check_host
+from envtool.api.images import locked_build
+from envtool.api.project import load_project, open_store, sha256_file
+from envtool.api.stack import project_paths, service_images
+from envtool.errors import EnvtoolError, SpecError
+
+
+def _frozen(loaded: Any) -> dict[str, Any]:
+    from envtool.release.bundle import frozen_config
+    from envtool.spec.interpolate import read_dotenv
+
+    data = loaded.project.model_dump(mode="json", by_alias=True, exclude_none=True)
+    env_files: dict[str, dict[str, str]] = {}
+    for name, svc in loaded.project.services.items():
+        for f in svc.env_file:
+            env_files.setdefault(name, {}).update(read_dotenv((loaded.directory / f).read_text()))
+    return frozen_config(data, env_files)
+
+
+def _reload(loaded: Any, env: str | None) -> Any:
+    """The same project under another environment."""
+    return load_project(str(loaded.file.resolve()), str(loaded.directory.resolve()), env)
+
+
+def release_for(loaded: Any, images: dict[str, Any], envs: list[str] | None = None) -> Any:
+    """The release the project is now: its resolved stack in every (or the named) environment, its
+    lock, the digests of its images, and the files its bind mounts read."""
+    from envtool.image.resolve import lock_path
+    from envtool.release.bundle import Release, files_blob
+
+    base = _reload(loaded, None)
+    names = _environment_names(base, envs)
+    stack = {"base": _frozen(base),
+             "environments": {e: _frozen(_reload(base, e)) for e in names}}
+    lock_file = lock_path(base.directory)
+    if not lock_file.exists():
+        raise SpecError(f"no {lock_file.name} in {base.directory}", hint="run `envtool lock` and commit the file")
+    files = files_blob(open_store(), base.directory, [stack["base"], *stack["environments"].values()])
+    return Release(base.name, stack, lock_file.read_bytes(),
+                   {ref: img.manifest_digest for ref, img in sorted(images.items())}, files)
+
+
+def bundle(output: str, file: str | None = None, directory: str | None = None, envs: list[str] | None = None,
+           reporter: Any = None, compress: bool = True) -> dict[str, Any]:
+    """Write a release bundle; returns {"release", "path", "size", "images", "environments"}."""
+    from envtool.release import bundle as bundle_file
+
+    check_host(need_overlay=False)
+    loaded = load_project(file, directory)
+    images = service_images(loaded, reporter, locked=True)
+    rel = release_for(loaded, images, envs)
+    out = Path(output)
+    rid = bundle_file.write(rel, open_store(), out, compress, reporter)
+    return {"release": rid, "path": str(out), "size": out.stat().st_size, "images": rel.images,
+            "environments": sorted(rel.stack["environments"]), "lock": rel.lock_digest}
+
+
+def export_kubernetes(output: str, file: str | None = None, directory: str | None = None,
+                      envs: list[str] | None = None, registry: str = "localhost:5000") -> dict[str, Any]:
+    """Write a Kustomize base and overlays; returns {"files", "notes"}."""
+    from envtool.release import k8s
+    from envtool.release.output import write_tree
+
+    base = load_project(file, directory)
+    names = _environment_names(base, envs)
+    environments = {e: _reload(base, e).project for e in names}
+    notes: list[str] = []
+    ex = k8s.export(base.project, environments, image_digests(base, None, notes), registry)
+    return {"files": write_tree(Path(output), ex.files, ("base", "overlays")), "notes": ex.notes, "info": notes}
+
+
+def export_compose(output: str | None, file: str | None = None, directory: str | None = None,
+                   env: str | None = None, registry: str = "localhost:5000") -> dict[str, Any]:
+    """A Compose file of the resolved stack (one environment); returns {"text", "notes"}."""
+
+    from envtool.release.compose_out import compose
+    from envtool.release.output import yaml_text
+
+    loaded = load_project(file, directory, env)
+    info: list[str] = []
+    doc, notes = compose(loaded.project, image_digests(loaded, None, info), registry)
+    text = (f"# {loaded.name}: exported by `envtool export compose`" + (f" --env {env}" if env else "") +
+            f"; run with -p {loaded.name}\n" + yaml_text([doc]))
+    if output:
+        from envtool._util.atomic import write_atomic
+
+        write_atomic(output, text)
+    return {"text": text, "notes": notes, "info": info}
+
+
+def import_compose(compose_file: str, output: str | None = None, project: str | None = None,
+                   force: bool = False) -> dict[str, Any]:
+    """Convert a Compose file into an envtool.toml beside it (or at output); the result is loaded
+    back to prove it valid.  Returns {"file", "notes", "services", "images"}."""
+    import tomli_w
+    import yaml
+
+    from envtool.release.compose_in import convert
+
+    src = Path(compose_file)
+    if not src.is_file():
+        raise SpecError(f"no such file: {src}", hint="pass the path of a compose.yaml / docker-compose.yml")
+    try:
+        data = yaml.safe_load(src.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        from envtool.errors import Location
+
+        raise SpecError(f"invalid YAML: {getattr(e, 'problem', None) or e}",
+                        location=Location(str(src), mark.line + 1, mark.column + 1) if mark else Location(str(src))
+                        ) from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{src} is not a Compose file (no top-level mapping)")
+    result = convert(data, src.parent, project)
+    target = Path(output) if output else src.parent / "envtool.toml"
+    if target.exists() and not force:
+        raise SpecError(f"{target} already exists", hint="pass --force to overwrite it, or -o FILE")
+    header = f"# Converted from {src.name} by `envtool import`.\n"
+    if result.notes:
+        header += "# Not converted, or approximated:\n" + "".join(f"#   - {n}\n" for n in result.notes)
+    text = header + tomli_w.dumps(result.document)
+    staged = target.with_name(f".{target.name}.import")
+    staged.write_text(text)
+    try:
+        load_project(str(staged.resolve()), str(target.parent.resolve()))      # valid, or nothing written
+    except SpecError as e:
+        staged.unlink()
+        raise SpecError(f"the converted file is not valid: {e.message}", hint=e.hint) from None
+    os.replace(staged, target)
+    doc = result.document
+    return {"file": str(target), "notes": result.notes, "services": list(doc.get("services", {})),
+            "images": list(doc.get("images", {}))}
+
+
+def _environment_names(loaded: Any, envs: list[str] | None) -> list[str]:
+    known = list(loaded.project.environments)
+    for e in envs or []:
+        if e not in known:
+            raise SpecError(f"no environment {e!r} in {loaded.file}", hint="environments: " + (", ".join(known) or "none"))
+    return list(envs) if envs else known
+
+
+def _current(project: str) -> Any:
+    """What runs now for the project on this host."""
+    from envtool.release.history import Current, stack_healthy
+    from envtool.stack import control, state
+
+    paths = project_paths(project)
+    data = state.load(paths)
+    running = control.running(paths) and paths.socket.exists()
+    rows = list(control.call(paths, {"op": "ps"}).get("containers", [])) if running else []
+    return Current(data.get("release"), data.get("env"), running and bool(rows), stack_healthy(rows))
+
+
+def promote(source: str, target: str, file: str | None = None, directory: str | None = None,
+            release: str | None = None) -> dict[str, Any]:
+    """Record that the release deployed and healthy in `source` on this host goes to `target`."""
+    from envtool.image.resolve import lock_path
+    from envtool.release import history
+
+    loaded = load_project(file, directory)
+    root = open_store().root
+    current = _current(loaded.name)
+    if current.running and current.healthy and current.release:
+        history.mark_healthy(root, loaded.name, current.release, current.env)
+    lock_file = lock_path(loaded.directory)
+    lock_now = sha256_file(lock_file) if lock_file.exists() else None
+    record = history.decide_promotion(current, history.deployments(root, loaded.name), source, target,
+                                      lock_now, list(loaded.project.environments))
+    if release and record["release"] != release:
+        raise history.PromotionRefused(f"{source!r} runs release {record['release']}, not {release}",
+                                       hint="deploy that release to it first")
+    entry = {"release": record["release"], "from": source, "to": target, "promoted_at": history.now(),
+             "healthy_since": record.get("healthy_at") or history.now(), "deployed_at": record["deployed_at"],
+             "lock": record["lock"], "images": record["images"]}
+    path = history.append_release(loaded.directory, entry)
+    return {**entry, "file": str(path)}
+
+
+def releases(file: str | None = None, directory: str | None = None, project: str | None = None
+             ) -> dict[str, Any]:
+    """The project's promotion history (from its committed file) and its deployments on this host."""
+    from envtool.release import history
+
+    promotions: list[dict[str, Any]] = []
+    name = project
+    try:
+        loaded = load_project(file, directory)
+        promotions = history.read_releases(loaded.directory)
+        name = name or loaded.name
+    except SpecError:
+        if name is None:
+            raise
+    assert name is not None
+    current = _current(name)
+    if current.running and current.healthy and current.release:
+        history.mark_healthy(open_store().root, name, current.release, current.env)
+    deployed = history.deployments(open_store().root, name)
+    return {"project": name, "current": {"release": current.release if current.running else None,
+                                         "env": current.env, "healthy": current.healthy},
+            "promotions": promotions, "deployments": deployed}
+
+
+def image_digests(loaded: Any, reporter: Any = None, notes: list[str] | None = None) -> dict[str, str]:
+    """Manifest digest of every image the services use, without building: recipes from
+    envtool.lock (which must match them), other references from the store or their source."""
+    from envtool.errors import ImageNotFound
+    from envtool.image.resolve import lock_path
+    from envtool.lock import io as lock_io
+    from envtool.lock.drift import drift
+    from envtool.spec.checks import is_recipe_ref
+
+    refs = sorted({s.image for s in loaded.project.services.values()})
+    recipes = [r for r in refs if is_recipe_ref(r)]
+    out: dict[str, str] = {}
+    if recipes:
+        lock_file = lock_io.read(lock_path(loaded.directory))
+        if lock_file is not None and not drift(loaded.project.images, lock_file, recipes):
+            out.update({r: lock_file.images[r].digest for r in recipes})
+        else:                                  # as `build` does: lock (or say why not) first
+            check_host(need_overlay=False)
+            built = locked_build(loaded, recipes, reporter, False, notes)
+            out.update({r: built[r].image.manifest_digest for r in recipes})
+    for r in refs:
+        if r in out:
+            continue
+        if "@sha256:" in r:
+            out[r] = r.split("@", 1)[1]
+            continue
+        try:
+            out[r] = service_images(type(loaded)(loaded.project.model_copy(update={"services": {
+                k: v for k, v in loaded.project.services.items() if v.image == r}}), loaded.file, loaded.directory,
+                loaded.env, []))[r].manifest_digest
+        except EnvtoolError as e:
+            raise ImageNotFound(f"cannot resolve image {r!r} to a digest: {e.message}", hint=e.hint) from None
+    return out

@@ -1,0 +1,407 @@
+"""The stack: plan it, have the project's supervisor apply it, and talk to it (ps, logs, exec, down)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from envtool.api.containers import check_host
+from envtool.api.images import locked_build
+from envtool.api.project import load_project, open_store, project_name, strict_env
+from envtool.errors import EnvtoolError, SpecError
+
+
+def project_paths(project: str) -> Any:
+    from envtool.stack.state import Paths
+
+    return Paths.for_project(open_store().root, project)
+
+
+def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | None = None,
+                  services: list[str] | None = None, locked: bool = False, notes: list[str] | None = None) -> Any:
+    """Build what the services need and return the StackSpec (every replica)."""
+    from envtool.errors import ImageNotFound
+
+    project = loaded.project
+    for name, n in (scale or {}).items():
+        if name not in project.services:
+            raise ImageNotFound(f"no service named {name!r}")
+        project.services[name].replicas = n
+    if services:
+        unknown = [s for s in services if s not in project.services]
+        if unknown:
+            raise SpecError(f"no such service: {', '.join(unknown)}", hint="see `envtool config`")
+        keep, todo = set(), list(services)
+        while todo:
+            s = todo.pop()
+            if s not in keep:
+                keep.add(s)
+                todo.extend(project.services[s].depends_on)
+        project.services = {k: v for k, v in project.services.items() if k in keep}
+    images = service_images(loaded, reporter, locked, notes)
+    return _stack_of(loaded, images)
+
+
+def _stack_of(loaded: Any, images: dict[str, Any]) -> Any:
+    from envtool.stack.convert import stack_spec
+
+    store = open_store()
+    return stack_spec(loaded, images, store, {ref: store.unpack(img) for ref, img in images.items()})
+
+
+def service_images(loaded: Any, reporter: Any = None, locked: bool = False, notes: list[str] | None = None
+                   ) -> dict[str, Any]:
+    """Every image the project's services use, by reference as written: recipes built from the lock,
+    oci-archive files imported, registry references pulled."""
+    from envtool.image.sources.oci_archive import import_archive
+    from envtool.spec.checks import is_recipe_ref
+
+    project = loaded.project
+    store = open_store()
+    recipes_used = sorted({s.image for s in project.services.values() if is_recipe_ref(s.image)})
+    built = locked_build(loaded, recipes_used, reporter, locked or strict_env(loaded.env), notes)
+    images: dict[str, Any] = {}
+    for svc in project.services.values():
+        ref = svc.image
+        if ref in images:
+            continue
+        if is_recipe_ref(ref):
+            images[ref] = built[ref].image
+        elif ref.startswith("oci-archive:"):
+            path = ref[len("oci-archive:"):]
+            images[ref] = import_archive(path if os.path.isabs(path) else str(loaded.directory / path), store)
+        else:
+            from envtool.image.sources.registry import pull as registry_pull
+
+            images[ref] = registry_pull(ref, store)
+    return images
+
+
+def plan(file: str | None = None, directory: str | None = None, env: str | None = None,
+         reporter: Any = None) -> list[Any]:
+    from envtool.stack import state
+    from envtool.stack.plan import plan_up
+
+    loaded = load_project(file, directory, env)
+    desired = desired_stack(loaded, reporter)
+    recorded = state.load(project_paths(loaded.name)).get("containers") or {}
+    return plan_up(desired, recorded)
+
+
+def up(file: str | None = None, directory: str | None = None, env: str | None = None,
+       services: list[str] | None = None, reporter: Any = None, on_event: Any = None,
+       scale: dict[str, int] | None = None, locked: bool = False, notes: list[str] | None = None
+       ) -> dict[str, Any]:
+    """Build, then have the project's supervisor reconcile the stack; returns the final rows.
+    A whole stack in an environment other than dev is a release: its id is recorded as deployed here."""
+    check_host()
+    early = _start_supervisor_early(file, directory)
+    try:
+        loaded = load_project(file, directory, env)
+    except BaseException:
+        if early:
+            _abandon_if_unused(early)
+        raise
+    whole = not services and not scale and strict_env(env)
+
+    def desired() -> Any:
+        if not whole:
+            return desired_stack(loaded, reporter, scale, services, locked, notes)
+        images = service_images(loaded, reporter, locked, notes)
+        spec = _stack_of(loaded, images)
+        from envtool.api.releases import release_for
+
+        rel = release_for(loaded, images)
+        spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
+        spec.environments = sorted(rel.stack["environments"])
+        return spec
+
+    return _apply(loaded.name, desired, services, on_event, f"project:{loaded.directory}",
+                  started_early=early == loaded.name)
+
+
+def _start_supervisor_early(file: str | None, directory: str | None) -> str | None:
+    """Start the project's supervisor before envtool.toml is loaded, so that its imports (pyroute2
+    alone is ~200 ms) overlap the CLI's loading and build check; returns the project's name when
+    this call started it.  A second supervisor exits at once: the lock decides."""
+    from envtool.spec.peek import project_name as peek_name
+    from envtool.stack import control, state
+
+    try:
+        name = peek_name(file, directory)
+    except SpecError:
+        return None
+    if name is None:
+        return None
+    paths = project_paths(name)
+    if control.running(paths) or state.load(paths).get("containers"):
+        return None
+    control.start(str(open_store().root), name, paths)
+    return name
+
+
+def _abandon_if_unused(project: str) -> None:
+    """After a failed load: the supervisor started early goes away again, unless another `up`
+    has put containers in its care meanwhile (that one holds the lock until it is done)."""
+    import fcntl
+
+    from envtool.stack import state
+
+    paths = project_paths(project)
+    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not state.load(paths).get("containers"):
+            _abandon(project, paths)
+    finally:
+        os.close(lock)
+
+
+def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_event: Any = None,
+              expect: str | None = None) -> tuple[dict[str, Any], str]:
+    """Run a release bundle: every part verified, no project directory and no package mirror needed.
+    Returns (final rows, release id)."""
+    from envtool.release import bundle as bundle_file
+    from envtool.spec.load import LoadedProject
+    from envtool.spec.model import Project
+
+    check_host()
+    store = open_store()
+    rel = bundle_file.read(Path(bundle), store)
+    if expect and rel.id != expect:
+        from envtool.release.bundle import BundleError
+
+        raise BundleError(f"{bundle} is release {rel.id}, not {expect}", hint="check which file you copied")
+    project = Project.model_validate(rel.config_for(env))
+    directory = bundle_file.unpack_files(store, rel)
+    loaded = LoadedProject(project, Path(bundle), directory, env, [])
+
+    def desired() -> Any:
+        images = {ref: store.image(rel.images[ref]) for ref in {s.image for s in project.services.values()}}
+        spec = _stack_of(loaded, images)
+        spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
+        spec.environments = sorted(rel.stack.get("environments", {}))
+        return spec
+
+    final = _apply(rel.project, desired, None, on_event, f"bundle:{os.path.abspath(bundle)}")
+    return {**final, "project": rel.project}, rel.id
+
+
+def _apply(project: str, make_desired: Any, services: list[str] | None, on_event: Any, source: str,
+           started_early: bool = False) -> dict[str, Any]:
+    import fcntl
+
+    from envtool.release import history
+    from envtool.stack import control, state
+    from envtool.stack.spec import stack_to_json
+
+    paths = project_paths(project)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)               # two `up`s in one project take turns
+        fresh = not state.load(paths).get("containers") and (started_early or not control.running(paths))
+        control.start(str(open_store().root), project, paths)    # it starts while we build
+        try:
+            desired = make_desired()
+        except BaseException:
+            if fresh:                                  # nothing ran: leave nothing behind either
+                _abandon(project, paths)
+            raise
+        if services:                                   # keep the services not named as they are
+            recorded = _recorded_specs(paths)
+            names = {c.name for c in desired.containers}
+            desired.containers += [c for c in recorded if c.name not in names and c.service not in
+                                   {d.service for d in desired.containers}]
+        control.ensure(str(open_store().root), project, paths)
+        final = _stream(paths, {"op": "apply", "stack": stack_to_json(desired)}, on_event)
+        if desired.release:
+            history.record_deployment(open_store().root, project, desired.release, desired.env, desired.lock,
+                                      desired.images, source, history.stack_healthy(final.get("containers", [])),
+                                      desired.environments)
+    finally:
+        os.close(lock)
+    return final
+
+
+def _abandon(project: str, paths: Any) -> None:
+    """A first `up` failed before anything started: its supervisor and state directory go away."""
+    import shutil
+    import time
+
+    from envtool.stack import control
+
+    try:
+        control.wait(project, paths)                   # the one `up` started; never a second one
+        for _ in control.request(paths, {"op": "down", "volumes": False}):
+            pass
+        for _ in range(500):
+            if not control.running(paths):
+                break
+            time.sleep(0.01)
+    except EnvtoolError:
+        pass
+    shutil.rmtree(paths.root, ignore_errors=True)
+
+
+def _recorded_specs(paths: Any) -> list[Any]:
+    from envtool.stack import state
+    from envtool.stack.spec import container_from_json
+
+    return [container_from_json(r["spec"]) for r in (state.load(paths).get("containers") or {}).values()]
+
+
+def _stream(paths: Any, msg: dict[str, Any], on_event: Any) -> dict[str, Any]:
+    from envtool.errors import InputError, RuntimeFailure
+    from envtool.stack import control
+
+    final: dict[str, Any] = {}
+    for event in control.request(paths, msg):
+        if event.get("done"):
+            final = event
+        elif on_event:
+            on_event(event)
+    if not final.get("ok", False):
+        err = final.get("error") or {}
+        kind = InputError if err.get("exit_code") == InputError.exit_code else RuntimeFailure
+        failure = kind(err.get("message", "the supervisor reported a failure"),
+                       hint=err.get("hint") or f"see `envtool logs` and {paths.supervisor_log}")
+        failure.code = err.get("code", "runtime-failure")  # type: ignore[misc]
+        raise failure
+    return final
+
+
+def down(file: str | None = None, directory: str | None = None, volumes: bool = False,
+         on_event: Any = None) -> bool:
+    """Stop and remove the stack; returns False when nothing was running."""
+    import fcntl
+    import shutil
+    import time
+
+    from envtool.stack import control, state
+
+    check_host(need_overlay=False)
+    name = project_name(file, directory)
+    paths = project_paths(name)
+    if not paths.root.exists():
+        if volumes:
+            _remove_volumes(name)
+        return False
+    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        did = bool(state.load(paths)) or control.running(paths)
+        from envtool.api.devloop import stop_watch_daemon
+
+        stop_watch_daemon(paths)
+        if did:
+            control.ensure(str(open_store().root), name, paths)
+            _stream(paths, {"op": "down", "volumes": volumes}, on_event)
+            for _ in range(500):                       # the supervisor exits right after answering
+                if not control.running(paths):
+                    break
+                time.sleep(0.01)
+        shutil.rmtree(paths.root, ignore_errors=True)
+    finally:
+        os.close(lock)
+    if volumes:
+        _remove_volumes(name)
+    return did
+
+
+def _remove_volumes(project: str) -> None:
+    import shutil
+
+    vol_root = open_store().root / "volumes"
+    if vol_root.is_dir():
+        for d in vol_root.glob(f"{project}_*"):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def ps(file: str | None = None, directory: str | None = None) -> list[dict[str, Any]]:
+    from envtool.stack import control, state
+
+    paths = project_paths(project_name(file, directory))
+    if control.running(paths) and paths.socket.exists():
+        return list(control.call(paths, {"op": "ps"}).get("containers", []))
+    rows = []
+    for name, rec in sorted((state.load(paths).get("containers") or {}).items()):
+        live = state.alive(rec.get("pid"), rec.get("start_time"))
+        rows.append({"name": name, "service": rec.get("service"), "replica": rec["spec"]["replica"],
+                     "status": rec.get("status") if live else "exited", "health": None,
+                     "pid": rec.get("pid") if live else None, "ip": rec.get("address"), "ports": [],
+                     "uptime": None, "restarts": rec.get("restarts", 0), "exit_code": rec.get("exit_code"),
+                     "oom_killed": False, "image": rec.get("image"), "supervisor": "not running"})
+    return rows
+
+
+def control_services(op: str, services: list[str], file: str | None = None, directory: str | None = None
+                     ) -> dict[str, Any]:
+    from envtool.stack import control
+
+    check_host(need_overlay=False)
+    paths = project_paths(project_name(file, directory))
+    if not control.running(paths):
+        from envtool.errors import RuntimeFailure
+
+        raise RuntimeFailure("the stack is not running", hint="run `envtool up` first")
+    return _stream(paths, {"op": op, "services": services}, None)
+
+
+def watch_log(project: str) -> tuple[str, Any]:
+    """The watcher's entry in the stack's log stream: (name, path)."""
+    name = f"{project}-watch"
+    return name, project_paths(project).log(name)
+
+
+def log_files(file: str | None = None, directory: str | None = None, services: list[str] | None = None
+              ) -> list[tuple[str, Any]]:
+    """(container name, log path) for the project's containers, optionally of some services."""
+    from envtool.stack import state
+
+    paths = project_paths(project_name(file, directory))
+    recorded = state.load(paths).get("containers") or {}
+    out = []
+    for name, rec in sorted(recorded.items()):
+        if services and rec.get("service") not in services:
+            continue
+        out.append((name, paths.log(name)))
+    watch_name, watch_path = watch_log(paths.root.name)
+    if watch_path.exists() and (not services or "watch" in services):
+        out.append((watch_name, watch_path))
+    if services and not out:
+        raise SpecError(f"no running containers for {', '.join(services)}")
+    return out
+
+
+def exec_spec(service: str, argv: list[str], file: str | None = None, directory: str | None = None,
+              replica: int = 1, env: list[str] | None = None, user: str | None = None,
+              workdir: str | None = None) -> Any:
+    """EnterSpec for running argv in a service's container (same user, env, cwd, caps)."""
+    from envtool.runtime.cgroups import detect
+    from envtool.runtime.enter import EnterSpec
+    from envtool.runtime.seccomp import bpf_for
+    from envtool.stack import state
+    from envtool.stack.convert import parse_env
+    from envtool.stack.spec import container_from_json
+
+    name = project_name(file, directory)
+    recorded = state.load(project_paths(name)).get("containers") or {}
+    matches = [r for r in recorded.values() if r.get("service") == service]
+    if not matches:
+        from envtool.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"service {service!r} has no container", hint="run `envtool up` first")
+    rec = next((r for r in matches if r["spec"]["replica"] == replica), matches[0])
+    if not state.alive(rec.get("pid"), rec.get("start_time")):
+        from envtool.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"container {rec['spec']['name']} is not running", hint="see `envtool ps`")
+    spec = container_from_json(rec["spec"])
+    env_map = dict(spec.env)
+    env_map.update(parse_env(env or []))
+    cg = detect().open(f"{state.cgroup_parent(open_store().root, name)}/{spec.name}")
+    return EnterSpec(rec["pid"], tuple(argv), tuple(env_map.items()), workdir or spec.workdir,
+                     spec.user if user is None else user, frozenset(spec.capabilities),
+                     tuple(cg.procs_files()), bpf_for(spec.capabilities, str(open_store().cache_dir / "seccomp")))
