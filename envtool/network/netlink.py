@@ -3,7 +3,9 @@ OSError become HostError/SyscallError here."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +36,13 @@ def _translate(what: str) -> Iterator[None]:
     except Exception as e:  # noqa: BLE001 - NetlinkError and socket errors from pyroute2
         code = getattr(e, "code", None)
         raise HostError(f"{what}: {e}" + (f" (netlink error {code})" if code else "")) from None
+
+
+# A container's netns, and with it the old veth pair of a restarted container, is destroyed by the
+# kernel after the container's last process exits, in a work queue: for a moment the old pair can
+# still hold the name, or vanish between our lookup and our use of it.
+RACING = {errno.EEXIST, errno.ENODEV, errno.EINVAL, errno.EBUSY}
+VETH_PATIENCE = 2.0
 
 
 def mac_for(address: str) -> str:
@@ -76,12 +85,21 @@ class Netlink:
         """veth pair with the peer created directly in the container's netns, host side enslaved.
         The peer's MAC is derived from its IPv4 address (as Docker does), so a restarted container
         keeps it and its neighbours' ARP caches stay right."""
+        deadline = time.monotonic() + VETH_PATIENCE
         with _translate(f"create veth {host_if}"):
-            if self.index(host_if) is not None:
-                self.ipr.link("del", index=self.index(host_if))
-            self.ipr.link("add", ifname=host_if, kind="veth",
-                          peer={"ifname": peer, "net_ns_fd": netns_fd, "address": mac_for(address)})
-            self.ipr.link("set", index=self.index(host_if), master=self.index(bridge), state="up")
+            while True:
+                try:
+                    idx = self.index(host_if)
+                    if idx is not None:
+                        self.ipr.link("del", index=idx)
+                    self.ipr.link("add", ifname=host_if, kind="veth",
+                                  peer={"ifname": peer, "net_ns_fd": netns_fd, "address": mac_for(address)})
+                    self.ipr.link("set", index=self.index(host_if), master=self.index(bridge), state="up")
+                    return
+                except Exception as e:  # noqa: BLE001 - NetlinkError: retried while the old pair is torn down
+                    if getattr(e, "code", None) not in RACING or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
 
     def configure_inside(self, ifname: str, address: str, prefix: int, gateway: str) -> None:
         """Run in the container's netns: address, up, lo up, default route via the bridge."""

@@ -97,6 +97,16 @@ class ProjectNetwork:
     def release(self, container: str) -> None:
         self.allocator.release(container)
 
+    def detach(self, container: str) -> None:
+        """Delete the host side of a stopped container's veth now (which takes the peer with it),
+        rather than leave it to the kernel's asynchronous teardown of the netns: a restart reuses
+        the name at once."""
+        if self.host is not None:
+            try:
+                self.host.delete_link(veth_name(self.key, container))
+            except HostError:
+                pass                          # already gone with its netns
+
     def reserve_ports(self, ports: list[nft.PortRule]) -> None:
         """Bind every published port on the host so nothing else takes it while the stack runs;
         a port already taken is reported with the process that holds it.  A TCP port is also put
@@ -139,7 +149,8 @@ def _bind_port(ip: str, port: int, protocol: str, patience: float = 1.0) -> sock
     deadline = time.monotonic() + patience
     while True:
         s = socket.socket(socket.AF_INET, kind)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # TIME_WAIT is not "in use"
+        if kind == socket.SOCK_STREAM:           # TIME_WAIT is not "in use"; for UDP it would let a
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # second SO_REUSEADDR socket in
         try:
             s.bind((ip, port))
             if kind == socket.SOCK_STREAM:

@@ -467,7 +467,7 @@ class Supervisor:
         if m.oom_killed:
             self._write_log(m.spec.name, f"[envtool] {m.spec.name} was OOM-killed")
         if self.net:
-            pass   # the netns (and veth) went away with the container's last process
+            self.net.detach(m.spec.name)
         if self._will_restart(m) and not self.exit_requested:
             delay = restart.backoff(m.restarts, ran)
             m.status = "restarting"
@@ -596,6 +596,8 @@ class Supervisor:
             self.sel.unregister(m.container.pidfd)
             info = launcher.reap(m.container)
             launcher.cleanup(m.container, remove_state=False)
+            if self.net:
+                self.net.detach(m.spec.name)
             m.exit_code = info.code if info else None
             m.status = "stopped"
         self._save()

@@ -75,6 +75,12 @@ def main() -> None:
                 index.write_text(f"<h1>edit {i}</h1>\n")
                 sync.append(until(lambda i=i: f"edit {i}" in get("/static/index.html")))
                 time.sleep(0.1)
+        except RuntimeError:                        # say what the watcher and the supervisor did
+            logs = Path(ROOT) / "projects" / "shopbench"
+            for f in (logs / "logs" / "shopbench-watch.log", logs / "supervisor.log"):
+                if f.exists():
+                    sys.stderr.write(f"--- {f}\n" + "\n".join(f.read_text().splitlines()[-15:]) + "\n")
+            raise
         finally:
             subprocess.run([*cli, "down", "--volumes"], env=env, capture_output=True)
     out = {"sync+restart (Python API)": summary(restart), "sync (static file)": summary(sync),

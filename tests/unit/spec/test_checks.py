@@ -12,6 +12,12 @@ def test_bind_mount_absolute_outside(load_error):
     assert "escapes the project" in e.message
 
 
+def test_bind_mount_through_a_symlink_that_leaves_the_project(load_error, tmp_path):
+    (tmp_path / "static").symlink_to("/etc")                # a hostile checkout: static -> /etc
+    e = load_error(BASE + 'volumes = ["./static:/x:ro"]\n')
+    assert "escapes the project" in e.message
+
+
 def test_undeclared_named_volume(load_error):
     e = load_error(BASE + 'volumes = ["data:/x"]\n')
     assert e.hint == "add [volumes.data]"
