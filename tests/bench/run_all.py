@@ -182,8 +182,10 @@ def build_times(warm_runs: int) -> dict:
         env = {**base, "ENVTOOL_ROOT": root}
         cmd = [sys.executable, "-m", "envtool", "-C", str(shop), "build", "--locked", "--progress", "quiet"]
         t0 = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         cold = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"cold build failed:\n{proc.stderr[-3000:]}")
         warm = []
         for _ in range(warm_runs):
             t0 = time.perf_counter()

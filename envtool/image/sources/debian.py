@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +141,21 @@ def sources_for(suite: str, mirror: str | None) -> str:
     return host_sources(suite)
 
 
+# what mmdebstrap (and the maintainer scripts it runs) may see of the caller's environment: how to
+# reach the mirror, nothing else.  Anything more leaks into the root: PYTHONDONTWRITEBYTECODE, for
+# one, changes which .pyc files python3's postinst leaves, and so the base layer's digest.
+PASSED_THROUGH = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy",
+                  "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY", "NO_PROXY", "TMPDIR")
+BUILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def build_environment(epoch: int, environ: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of an mmdebstrap run: the same on every machine but for proxies."""
+    env = {k: environ[k] for k in PASSED_THROUGH if k in environ}
+    env.update({"PATH": BUILD_PATH, "LC_ALL": "C.UTF-8", "HOME": "/root", "SOURCE_DATE_EPOCH": str(epoch)})
+    return env
+
+
 def mmdebstrap_path() -> str:
     path = shutil.which("mmdebstrap")
     if not path:
@@ -175,7 +190,7 @@ def build_rootfs(suite: str, packages: list[str], variant: str, sources: str, ou
         if pins:
             cmd.append('--customize-hook=rm -f "$1/etc/apt/preferences.d/envtool-lock.pref"')
         cmd += [suite, out_tar, src_file]
-        env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "LC_ALL": "C.UTF-8"}
+        env = build_environment(epoch, os.environ)
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
                                 errors="replace")
         tail: list[str] = []
