@@ -89,7 +89,9 @@ def watcher(file: str | None = None, directory: str | None = None, env: str | No
         raise SpecError("no service has develop.watch rules",
                         hint='add [services.NAME.develop] watch = [{ path = "...", action = "sync+restart", '
                              'target = "/app" }]', location=None)
-    return Watcher(rules, str(loaded.directory), StackHooks(file, directory, env, echo))
+    # absolute: a detached watcher runs in "/", where a relative -C (or none) names nothing
+    hooks = StackHooks(str(loaded.file.resolve()), str(loaded.directory.resolve()), env, echo)
+    return Watcher(rules, str(loaded.directory), hooks)
 
 
 def start_watch_daemon(file: str | None = None, directory: str | None = None, env: str | None = None) -> None:

@@ -54,6 +54,22 @@ watch = [{ path = "app", action = "sync+restart", target = "/app", initial_sync 
     wait_for(lambda: stack.cli("exec", "s", "test", "-e", "/app/run.sh").returncode == 1)
 
 
+def test_a_detached_watcher_started_from_the_project_directory_acts_on_its_stack(stack):
+    """`cd project && envtool up -d --watch`, no -C: the watcher runs detached in "/", and must
+    still find its stack (it once said "the stack is not running" to every change)."""
+    app = stack.dir / "app"
+    app.mkdir()
+    (app / "msg.txt").write_text("v1\n")
+    stack.write('[services.s]\nimage = "py"\ncommand = ["sh", "-c", "cat /app/msg.txt; sleep 600"]\ninit = true\n'
+                '[services.s.develop]\nwatch = [{ path = "app", action = "sync+restart", target = "/app" }]\n')
+    proc = subprocess.run([sys.executable, "-m", "envtool", "up", "-d", "--watch"], cwd=stack.dir, env=stack.env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    (app / "msg.txt").write_text("v2\n")
+    wait_for(lambda: "v2" in stack.cli("logs", "s").stdout)
+    assert not [line for line in watch_lines(stack) if "not running" in line]
+
+
 def test_git_checkout_of_hundreds_of_files_restarts_once(stack):
     app = stack.dir / "app"
     app.mkdir()
