@@ -70,8 +70,28 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
+@dataclass
+class Spawned:
+    """A forked container child still setting itself up; `finish` waits for its report."""
+
+    cfg: ContainerConfig
+    pid: int
+    cgroup: Cgroup
+    report_fd: int
+    console: tuple[socket.socket, socket.socket] | None
+
+
 def start(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupManager | None = None,
           seccomp_cache: str | None = None, stdio: tuple[int, int, int] | None = None) -> Container:
+    return finish(spawn(cfg, sc=sc, cgroups=cgroups, seccomp_cache=seccomp_cache, stdio=stdio))
+
+
+def spawn(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupManager | None = None,
+          seccomp_cache: str | None = None, stdio: tuple[int, int, int] | None = None) -> Spawned:
+    """Fork the container's child and return at once: a caller starting many containers forks
+    them all, then waits for each (their setups, and the kernel's cgroup moves, overlap).  What
+    the child reaches through the caller (a netns at /proc/<pid>/fd/N) must stay open until
+    `finish` returns."""
     sc = sc or LinuxSyscalls()
     bpf = None
     if cfg.seccomp:
@@ -99,11 +119,17 @@ def start(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupMa
         console_fd = console[1].detach() if console else None
         run_child(cfg, ChildContext(tuple(cgroup.procs_files()), bpf, write_fd, console_fd), LinuxSyscalls())
     os.close(write_fd)
-    pidfd = os.pidfd_open(pid)
-    master = _receive_console(console) if console else None
-    failure = ipc.receive(read_fd)
-    os.close(read_fd)
-    c = Container(cfg, pid, cgroup, pidfd, pty_master=master)
+    return Spawned(cfg, pid, cgroup, read_fd, console)
+
+
+def finish(s: Spawned) -> Container:
+    """Wait for the child's report: the running Container, or its failure raised (and reaped)."""
+    cfg = s.cfg
+    pidfd = os.pidfd_open(s.pid)
+    master = _receive_console(s.console) if s.console else None
+    failure = ipc.receive(s.report_fd)
+    os.close(s.report_fd)
+    c = Container(cfg, s.pid, s.cgroup, pidfd, pty_master=master)
     if failure is not None:
         reap(c)
         cleanup(c, remove_state=True)

@@ -114,7 +114,9 @@ init = true
 volumes = ["./bench:/bench:ro"]
 """)
         cli = [sys.executable, "-m", "envtool", "-C", tmp]
-        subprocess.run([*cli, "up", "-d"], env=env, check=True, capture_output=True)
+        up = subprocess.run([*cli, "up", "-d"], env=env, capture_output=True, text=True)
+        if up.returncode != 0:
+            raise SystemExit(f"envtool up failed: {up.stderr.strip()}")
         try:
             exec_ = [*cli, "exec", "cli", "python3", "/bench/netperf.py"]
             for _ in range(300):
