@@ -46,6 +46,16 @@ RUNNING = ("starting", "running", "healthy", "unhealthy")
 IDLE_EXIT = 60.0                 # seconds without containers before an idle supervisor exits
 
 
+def _summary(actions: list[Any]) -> str:
+    """'create 3 (a-1, a-2, b-1), recreate 1 (c-1)': one log line however large the stack."""
+    kinds: dict[str, list[str]] = {}
+    for a in actions:
+        if a.kind != "keep":
+            kinds.setdefault(a.kind, []).append(a.container)
+    parts = [f"{k} {len(v)} ({', '.join(v[:3])}{', …' if len(v) > 3 else ''})" for k, v in kinds.items()]
+    return ", ".join(parts) or "nothing to change"
+
+
 @functools.lru_cache(maxsize=8192)
 def _spec_json(spec: ContainerSpec) -> Any:
     """A spec's JSON form, made once per spec: specs are frozen, and state is saved at every change."""
@@ -312,7 +322,7 @@ class Supervisor:
         actual = {n: {"hash": m.spec.hash, "image": m.spec.image, "status": m.status, "service": m.spec.service}
                   for n, m in self.managed.items()}
         actions = plan_up(stack, actual)
-        self._log(f"apply: {', '.join(a.describe() for a in actions if a.kind != 'keep') or 'nothing to change'}")
+        self._log(f"apply: {_summary(actions)}")
         wanted = {c.name: c for c in stack.containers}
         for a in actions:
             if a.kind in ("remove", "recreate"):
