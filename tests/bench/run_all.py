@@ -154,7 +154,7 @@ def plot_cli(out: dict) -> str:
     ax.set_xticks([x + width for x in range(len(tasks))], tasks)
     ax.set_ylabel("ms (median; 0 = not offered)")
     ax.set_title("CLI commands without containers")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(IMG / "cli.png", dpi=110)
     plt.close(fig)
