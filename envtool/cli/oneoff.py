@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:                    # imported by RunArgs.of: not on every command's start-up path
+    from envtool.stack.convert import RunOptions
 
 # option string -> (parameter name, kind); kind: "value" takes one value, "multi" may repeat,
 # "on" / "off" set the parameter to True / False
@@ -45,31 +48,35 @@ CONVERT: dict[str, type] = {"cpus": float, "pids": int, "stop_timeout": float}
 GLOBALS = {"-C": "directory", "--directory": "directory", "-f": "file", "--file": "file"}
 
 
+# the typer command's parameters that RunOptions names otherwise, and those that are not options
+# of the container at all (with their defaults)
+OPTION_FIELDS = {"volume": "volumes", "stop_timeout": "stop_grace"}
+CLI_ONLY: dict[str, Any] = {"interactive": False, "rm": True, "name": None, "progress": "auto"}
+
+
 @dataclass
 class RunArgs:
     image: str
-    command: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
-    volume: list[str] = field(default_factory=list)
-    workdir: str | None = None
-    user: str | None = None
-    memory: str | None = None
-    cpus: float | None = None
-    pids: int | None = None
-    tty: bool = False
+    options: RunOptions
     interactive: bool = False
     rm: bool = True
-    init: bool = True
     name: str | None = None
-    hostname: str | None = None
-    read_only: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    entrypoint: str | None = None
-    stop_timeout: float = 10.0
     progress: str = "auto"
     file: str | None = None
     directory: str | None = None
+
+    @classmethod
+    def of(cls, params: dict[str, Any], file: str | None = None, directory: str | None = None) -> RunArgs:
+        """From the command's parameters, named as the typer command names them (click's tuples
+        and a missing COMMAND allowed); what is not given takes RunOptions' default."""
+        from envtool.stack.convert import RunOptions
+
+        values = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        image = values.pop("image")
+        values["command"] = values.get("command") or []
+        cli = {k: values.pop(k) for k in CLI_ONLY if k in values}
+        options = RunOptions(**{OPTION_FIELDS.get(k, k): v for k, v in values.items()})
+        return cls(image, options, **cli, file=file, directory=directory)
 
 
 def _split(arg: str, table: dict[str, tuple[str, str]] | dict[str, str]) -> tuple[str, str | None] | None:
@@ -142,19 +149,14 @@ def parse_fast(argv: list[str]) -> RunArgs | None:
         i += 1
     if i >= len(argv):
         return None                                     # no IMAGE: typer explains
-    return RunArgs(image=argv[i], command=list(argv[i + 1:]), **values, **where)
+    return RunArgs.of({"image": argv[i], "command": argv[i + 1:], **values}, **where)
 
 
 def execute(args: RunArgs) -> int:
     """Run the container attached to this terminal; returns its exit code."""
     from envtool import api
     from envtool.cli import render
-    from envtool.stack.convert import RunOptions
 
-    opts = RunOptions(command=list(args.command), env=args.env, volumes=args.volume, workdir=args.workdir,
-                      user=args.user, memory=args.memory, cpus=args.cpus, pids=args.pids, tty=args.tty,
-                      init=args.init, hostname=args.hostname, read_only=args.read_only, cap_add=args.cap_add,
-                      cap_drop=args.cap_drop, entrypoint=args.entrypoint, stop_grace=args.stop_timeout)
     store = api.open_store()
     image = api.stored_image(store, args.image)          # no project, no build: the common case
     if image is None:
@@ -163,7 +165,7 @@ def execute(args: RunArgs) -> int:
         rep = reporter(args.progress, only_work=True)
         with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
             image = api.resolve_image(args.image, args.file, args.directory, rep)
-    info, message = api.run(image.manifest_digest, opts, args.file, args.directory, rm=args.rm, name=args.name)
+    info, message = api.run(image.manifest_digest, args.options, args.file, args.directory, rm=args.rm, name=args.name)
     if message:
         render.print_warning(message)
     sys.stdout.flush()

@@ -38,7 +38,4 @@ def run(ctx: typer.Context,
     """Run a one-off container and return its exit code."""
     from envtool.cli.oneoff import RunArgs, execute
 
-    code = execute(RunArgs(image, list(command or []), env, volume, workdir, user, memory, cpus, pids, tty,
-                           interactive, rm, init, name, hostname, read_only, cap_add, cap_drop, entrypoint,
-                           stop_timeout, progress, ctx.obj.file, ctx.obj.directory))
-    raise typer.Exit(code)
+    raise typer.Exit(execute(RunArgs.of(ctx.params, ctx.obj.file, ctx.obj.directory)))

@@ -7,7 +7,7 @@ import click
 import pytest
 import typer.main
 
-from envtool.cli.oneoff import GLOBALS, RUN_OPTIONS, RunArgs, parse_fast
+from envtool.cli.oneoff import CLI_ONLY, GLOBALS, OPTION_FIELDS, RUN_OPTIONS, RunArgs, parse_fast
 from envtool.cli.root import app
 
 
@@ -28,9 +28,16 @@ def test_the_table_has_every_option_of_the_typer_command_and_no_other():
     assert RUN_OPTIONS == expected
 
 
+def as_params(args: RunArgs) -> dict:
+    """RunArgs as the typer command's parameter names → values."""
+    renamed = {field: param for param, field in OPTION_FIELDS.items()}
+    out = {renamed.get(k, k): v for k, v in dataclasses.asdict(args.options).items()}
+    out.update({k: getattr(args, k) for k in CLI_ONLY}, image=args.image)
+    return out
+
+
 def test_the_defaults_are_the_typer_command_defaults():
-    defaults = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
-                for f in dataclasses.fields(RunArgs) if f.name not in ("image", "command", "file", "directory")}
+    defaults = as_params(RunArgs.of({"image": "img"}))
     for p in run_command().params:
         if isinstance(p, click.Option) and p.name in defaults:
             assert defaults[p.name] == (list(p.default) if p.multiple else p.default), p.name
@@ -60,8 +67,7 @@ def typer_values(argv: list[str]) -> dict:
 def test_both_parsers_agree(argv):
     fast = parse_fast(["run", *argv])
     assert fast is not None
-    got = {k: v for k, v in dataclasses.asdict(fast).items() if k not in ("file", "directory")}
-    assert got == typer_values(argv)
+    assert as_params(fast) == typer_values(argv)
 
 
 def test_global_options_before_run():
