@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +114,30 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
         spec = _stack_of(loaded, images)
         from envtool.api.releases import release_for
 
-        rel = release_for(loaded, images)
-        spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
-        spec.environments = sorted(rel.stack["environments"])
-        return spec
+        return _as_release(spec, release_for(loaded, images))
 
     return _apply(loaded.name, desired, services, on_event, f"project:{loaded.directory}",
                   started_early=early == loaded.name)
+
+
+def _as_release(spec: Any, rel: Any) -> Any:
+    """The stack spec marked as the release it runs (recorded as a deployment once it is up)."""
+    spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
+    spec.environments = sorted(rel.stack.get("environments", {}))
+    return spec
+
+
+@contextmanager
+def _taking_turns(paths: Any) -> Iterator[None]:
+    """The project's CLI lock: two `up`s (or an `up` and a `down`) in one project take turns."""
+    import fcntl
+
+    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)
 
 
 def _start_supervisor_early(file: str | None, directory: str | None) -> str | None:
@@ -144,18 +163,12 @@ def _start_supervisor_early(file: str | None, directory: str | None) -> str | No
 def _abandon_if_unused(project: str) -> None:
     """After a failed load: the supervisor started early goes away again, unless another `up`
     has put containers in its care meanwhile (that one holds the lock until it is done)."""
-    import fcntl
-
     from envtool.stack import state
 
     paths = project_paths(project)
-    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _taking_turns(paths):
         if not state.load(paths).get("containers"):
             _abandon(project, paths)
-    finally:
-        os.close(lock)
 
 
 def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_event: Any = None,
@@ -179,10 +192,7 @@ def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_even
 
     def desired() -> Any:
         images = {ref: store.image(rel.images[ref]) for ref in {s.image for s in project.services.values()}}
-        spec = _stack_of(loaded, images)
-        spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
-        spec.environments = sorted(rel.stack.get("environments", {}))
-        return spec
+        return _as_release(_stack_of(loaded, images), rel)
 
     final = _apply(rel.project, desired, None, on_event, f"bundle:{os.path.abspath(bundle)}")
     return {**final, "project": rel.project}, rel.id
@@ -190,7 +200,6 @@ def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_even
 
 def _apply(project: str, make_desired: Any, services: list[str] | None, on_event: Any, source: str,
            started_early: bool = False) -> dict[str, Any]:
-    import fcntl
 
     from envtool.release import history
     from envtool.stack import control, state
@@ -198,9 +207,7 @@ def _apply(project: str, make_desired: Any, services: list[str] | None, on_event
 
     paths = project_paths(project)
     paths.root.mkdir(parents=True, exist_ok=True)
-    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)               # two `up`s in one project take turns
+    with _taking_turns(paths):
         fresh = not state.load(paths).get("containers") and (started_early or not control.running(paths))
         control.start(str(open_store().root), project, paths)    # it starts while we build
         try:
@@ -220,15 +227,12 @@ def _apply(project: str, make_desired: Any, services: list[str] | None, on_event
             history.record_deployment(open_store().root, project, desired.release, desired.env, desired.lock,
                                       desired.images, source, history.stack_healthy(final.get("containers", [])),
                                       desired.environments)
-    finally:
-        os.close(lock)
     return final
 
 
 def _abandon(project: str, paths: Any) -> None:
     """A first `up` failed before anything started: its supervisor and state directory go away."""
     import shutil
-    import time
 
     from envtool.stack import control
 
@@ -236,10 +240,7 @@ def _abandon(project: str, paths: Any) -> None:
         control.wait(project, paths)                   # the one `up` started; never a second one
         for _ in control.request(paths, {"op": "down", "volumes": False}):
             pass
-        for _ in range(500):
-            if not control.running(paths):
-                break
-            time.sleep(0.01)
+        control.wait_exited(paths)
     except EnvtoolError:
         pass
     shutil.rmtree(paths.root, ignore_errors=True)
@@ -275,9 +276,7 @@ def _stream(paths: Any, msg: dict[str, Any], on_event: Any) -> dict[str, Any]:
 def down(file: str | None = None, directory: str | None = None, volumes: bool = False,
          on_event: Any = None) -> bool:
     """Stop and remove the stack; returns False when nothing was running."""
-    import fcntl
     import shutil
-    import time
 
     from envtool.stack import control, state
 
@@ -288,9 +287,7 @@ def down(file: str | None = None, directory: str | None = None, volumes: bool = 
         if volumes:
             _remove_volumes(name)
         return False
-    lock = os.open(paths.cli_lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _taking_turns(paths):
         did = bool(state.load(paths)) or control.running(paths)
         from envtool.api.devloop import stop_watch_daemon
 
@@ -298,13 +295,8 @@ def down(file: str | None = None, directory: str | None = None, volumes: bool = 
         if did:
             control.ensure(str(open_store().root), name, paths)
             _stream(paths, {"op": "down", "volumes": volumes}, on_event)
-            for _ in range(500):                       # the supervisor exits right after answering
-                if not control.running(paths):
-                    break
-                time.sleep(0.01)
+            control.wait_exited(paths)
         shutil.rmtree(paths.root, ignore_errors=True)
-    finally:
-        os.close(lock)
     if volumes:
         _remove_volumes(name)
     return did

@@ -36,6 +36,14 @@ def running(paths: Paths) -> bool:
     return False
 
 
+def wait_exited(paths: Paths, timeout: float = 5.0) -> None:
+    """Wait (up to `timeout`) for the supervisor to let go of its lock: it exits right after
+    answering a `down`."""
+    deadline = time.monotonic() + timeout
+    while running(paths) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def ensure(store_root: str, project: str, paths: Paths, timeout: float = 10.0) -> None:
     """Start the supervisor unless one runs, and wait until it answers."""
     if not (running(paths) and paths.socket.exists()):
