@@ -28,7 +28,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def store_root() -> str:
     os.makedirs(TEST_ROOT, exist_ok=True)
+    _down_abandoned_stacks(TEST_ROOT)
     return TEST_ROOT
+
+
+def _down_abandoned_stacks(root: str) -> None:
+    """A test run killed midway (CI's timeout, a stopped machine) leaves stacks whose supervisor
+    died with it: their bridges, nft tables and state would confuse this run's leak checks."""
+    from envtool.stack import control, state
+
+    projects = Path(root) / "projects"
+    for d in sorted(projects.iterdir()) if projects.is_dir() else []:
+        if d.is_dir() and not control.running(state.Paths(d)):
+            subprocess.run([sys.executable, "-m", "envtool", "-p", d.name, "down"], env={**os.environ,
+                           "ENVTOOL_ROOT": root}, capture_output=True, timeout=120, cwd="/")
 
 
 @pytest.fixture

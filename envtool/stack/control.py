@@ -3,6 +3,7 @@ one when none runs (a double fork: the supervisor is nobody's child and outlives
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -36,6 +37,26 @@ def running(paths: Paths) -> bool:
     return False
 
 
+def take_lock(paths: Paths) -> int | None:
+    """The project's supervisor lock, or None when another supervisor holds it or the project
+    is gone: a supervisor started late (by an `up` racing a `down`) must not bring back the
+    directory `down` removed, nor hold a lock file that `down` unlinked."""
+    try:
+        fd = os.open(paths.lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        return None                                         # the project directory went away
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_ino != os.stat(paths.lock).st_ino:
+            raise FileNotFoundError(paths.lock)             # unlinked by the supervisor before us
+    except (BlockingIOError, FileNotFoundError):
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
 def wait_exited(paths: Paths, timeout: float = 5.0) -> None:
     """Wait (up to `timeout`) for the supervisor to let go of its lock: it exits right after
     answering a `down`."""
@@ -59,6 +80,8 @@ def start(store_root: str, project: str, paths: Paths) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
 
     def body() -> None:
+        if take_lock(paths) is None:                 # the lock first: `running()` is true at once and
+            return                                   # nobody starts a second one while this one imports
         from envtool.stack.supervisor import run_daemon
 
         run_daemon(store_root, project)
@@ -116,13 +139,7 @@ def _last_line(path: Any) -> str:
 
 def request(paths: Paths, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Send one request; yield each event, the last one has "done"."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(str(paths.socket))
-    except OSError as e:
-        s.close()
-        raise SupervisorError(f"cannot reach the supervisor at {paths.socket}: {e.strerror}",
-                              hint="run `envtool up` first") from None
+    s = _connect(paths)
     with s, s.makefile("rb") as f:
         s.sendall((json.dumps(msg) + "\n").encode())
         for line in f:
@@ -132,6 +149,24 @@ def request(paths: Paths, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 return
     raise SupervisorError("the supervisor closed the connection without an answer",
                           hint=f"see {paths.supervisor_log}")
+
+
+def _connect(paths: Paths, grace: float = 2.0) -> socket.socket:
+    """Connect to the supervisor.  One that holds the lock but has not put its socket in place
+    yet (it has just replaced one that died) is given `grace` seconds to do so."""
+    deadline = time.monotonic() + grace
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(paths.socket))
+            return s
+        except OSError as e:
+            s.close()
+            if not (e.errno in (errno.ECONNREFUSED, errno.ENOENT) and time.monotonic() < deadline
+                    and running(paths)):
+                raise SupervisorError(f"cannot reach the supervisor at {paths.socket}: {e.strerror}",
+                                      hint="run `envtool up` first") from None
+        time.sleep(0.01)
 
 
 def call(paths: Paths, msg: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,6 @@ killed supervisor; a new one re-adopts them from state.json (pid + start time).
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import functools
 import heapq
 import itertools
@@ -107,8 +105,7 @@ class Supervisor:
         self.project = project
         self.host_key = state.host_key(self.store.root, project)    # names its bridge, veths, nft table
         self.paths = state.Paths.for_project(self.store.root, project)
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        self.paths.logs.mkdir(exist_ok=True)
+        self.paths.logs.mkdir(exist_ok=True)     # the root exists: the lock is in it
         self.sel = selectors.DefaultSelector()
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -124,9 +121,7 @@ class Supervisor:
 
     # ---- event loop ---------------------------------------------------------------------------
     def serve(self) -> None:
-        lock = os.open(self.paths.lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.write(lock, str(os.getpid()).encode())
+        """Run until `down` or idleness; the caller holds the project's lock (see `take_lock`)."""
         self.data["supervisor_pid"] = os.getpid()
         self._listen()
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -158,6 +153,8 @@ class Supervisor:
             self.idle_since = time.monotonic()
         elif time.monotonic() - self.idle_since > IDLE_EXIT:
             self._log("nothing to supervise: exit")
+            for p in (self.paths.socket, self.paths.lock):     # no socket left that refuses to answer
+                p.unlink(missing_ok=True)
             self.exit_requested = True
 
     def _fail_job(self, e: Exception) -> None:
@@ -215,12 +212,14 @@ class Supervisor:
         except FileNotFoundError:
             pass
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        staged = self.paths.socket.with_name(f".{self.paths.socket.name}.{os.getpid()}")
         old = os.umask(0o077)            # root only: the socket controls containers
         try:
-            srv.bind(str(self.paths.socket))
+            srv.bind(str(staged))
         finally:
             os.umask(old)
         srv.listen(16)
+        os.rename(staged, self.paths.socket)   # it appears listening: a client never sees it refuse
         srv.setblocking(False)
         self.sel.register(srv, selectors.EVENT_READ, self._accept)
 
@@ -367,12 +366,7 @@ class Supervisor:
                 self._close(job.client)
                 return
             level = set(job.levels[job.index])
-            todo = [m for m in self._ordered() if m.spec.service in level and m.status not in RUNNING]
-            for m in todo:                      # the whole level is recorded before any of it exists
-                m.status = "creating"
-            self._save()
-            self._start_many(todo, record=False)
-            self._save()
+            self._start_many([m for m in self._ordered() if m.spec.service in level and m.status not in RUNNING])
 
     def _level_verdict(self, services: list[str], needs: dict[str, set[str]]) -> str | None:
         """None while waiting, "" when the level is done, else why it failed."""
@@ -403,31 +397,27 @@ class Supervisor:
         return restart.should_restart(m.spec.restart, m.exit_code or 0, m.stopped_by_user)
 
     # ---- containers ---------------------------------------------------------------------------
-    def _start(self, m: Managed, record: bool = True) -> None:
-        """Start one container; `record=False` when the caller saved the state (a batch)."""
-        self._start_many([m], record)
+    def _start(self, m: Managed) -> None:
+        self._start_many([m])
 
-    def _start_many(self, members: list[Managed], record: bool = True) -> None:
+    def _start_many(self, members: list[Managed]) -> None:
         """Fork every member's container first, then wait for each: their setups (and the
         kernel's cgroup moves, 5-20 ms each on cgroup v1) overlap instead of adding up."""
-        if record:
-            for m in members:
-                m.status = "creating"
-            self._save()                                 # recorded before it is created
+        for m in members:
+            m.stopped_by_user = False
+            m.status = "creating"
+        self._save()                                     # the whole batch is recorded before any of it exists
         spawned = [(m, self._spawn(m)) for m in members]
         for m, pending in spawned:
             if pending is not None:
                 self._finish_start(m, *pending)
-        if record:
-            self._save()
+        self._save()
 
     def _spawn(self, m: Managed) -> tuple[launcher.Spawned, list[int]] | None:
         """Network, then the forked child; None (and the member failed) when either fails.  The
         fds returned (the netns the child joins through /proc) stay open until it reports."""
         assert self.net is not None
         spec = m.spec
-        m.stopped_by_user = False
-        m.status = "creating"
         fds: list[int] = []
         try:
             netns_fd, m.address = self.net.attach(spec.name)
@@ -791,17 +781,8 @@ def _bpf(store: Store, caps: tuple[str, ...]) -> bytes:
 
 
 def run_daemon(store_root: str, project: str) -> None:
-    """Body of the detached supervisor process."""
+    """Body of the detached supervisor process; its caller holds the project's lock."""
     from envtool.network.netlink import warm
 
     warm()                       # the ~100 ms pyroute2 import overlaps the CLI's build check
-
-    sup = Supervisor(store_root, project)
-    try:
-        sup.serve()
-    except BlockingIOError as e:
-        if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-            return                                          # another supervisor holds the lock
-        raise
-
-
+    Supervisor(store_root, project).serve()

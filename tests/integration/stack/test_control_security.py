@@ -15,8 +15,12 @@ pytestmark = pytest.mark.root
 CLIENT = ("import socket, sys\n"
           "s = socket.socket(socket.AF_UNIX)\n"
           "s.connect(sys.argv[1])\n"
-          "s.sendall(b'{\"op\": \"ps\"}\\n')\n"
-          "print('answer:', s.recv(4096))\n")
+          "try:\n"
+          "    s.sendall(b'{\"op\": \"ps\"}\\n')\n"
+          "    answer = s.recv(4096)\n"
+          "except (BrokenPipeError, ConnectionResetError):\n"   # closed before or after the request came
+          "    answer = b''\n"
+          "print('answer:', answer)\n")
 
 
 def _as_nobody(sock: Path) -> subprocess.CompletedProcess[str]:
@@ -45,7 +49,7 @@ def test_control_socket_answers_root_only(stack):
             p.chmod(p.stat().st_mode | 0o005)
         sock.chmod(0o666)
         refused = _as_nobody(sock)
-        assert "answer: b''" in refused.stdout or "ConnectionResetError" in refused.stderr, refused
+        assert "answer: b''" in refused.stdout, refused
         assert '"containers"' not in refused.stdout
     finally:
         sock.chmod(0o600)
