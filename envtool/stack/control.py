@@ -151,9 +151,10 @@ def request(paths: Paths, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
                           hint=f"see {paths.supervisor_log}")
 
 
-def _connect(paths: Paths, grace: float = 2.0) -> socket.socket:
+def _connect(paths: Paths, grace: float = 10.0) -> socket.socket:
     """Connect to the supervisor.  One that holds the lock but has not put its socket in place
-    yet (it has just replaced one that died) is given `grace` seconds to do so."""
+    yet (it is still importing; a stale socket of one that died may be in its place) is given
+    `grace` seconds to do so."""
     deadline = time.monotonic() + grace
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

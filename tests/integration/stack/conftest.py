@@ -27,6 +27,14 @@ class Stack:
     def ps(self) -> dict[str, dict]:
         return {r["name"]: r for r in json.loads(self.cli("ps", "--json", check=True).stdout)}
 
+    def supervisor_log(self, lines: int = 30) -> str:
+        """The tail of the supervisor's log, for a failing assertion's message."""
+        try:
+            text = (Path(self.env["ENVTOOL_ROOT"]) / "projects" / self.name / "supervisor.log").read_text()
+        except OSError:
+            return "(no supervisor log)"
+        return "\n".join(text.splitlines()[-lines:])
+
     def supervisor_pid(self) -> int:
         return int((Path(self.env["ENVTOOL_ROOT"]) / "projects" / self.name / "supervisor.lock").read_text())
 

@@ -164,7 +164,7 @@ depends_on = {{ web = "healthy" }}
             killed += _kill_supervisor_later(stack, rng, proc, 0.5 if op[0] == "up" else 0.2)
             proc.wait(timeout=120)
             again = stack.cli(*op)                          # the next command always succeeds
-            assert again.returncode == 0, (op, again.stderr)
+            assert again.returncode == 0, (op, again.stderr, stack.supervisor_log())
             if op[0] == "up":
                 rows = stack.ps()
                 assert len(rows) == 3 and all(r["status"] in ("running", "healthy") for r in rows.values()), rows
