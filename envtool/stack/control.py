@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from envtool._util.unix_socket import addressable
 from envtool.errors import RuntimeFailure
 from envtool.stack.state import Paths
 
@@ -159,7 +160,8 @@ def _connect(paths: Paths, grace: float = 10.0) -> socket.socket:
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            s.connect(str(paths.socket))
+            with addressable(paths.socket) as address:
+                s.connect(address)
             return s
         except OSError as e:
             s.close()

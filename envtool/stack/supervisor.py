@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from envtool._util.unix_socket import addressable
 from envtool.errors import EnvtoolError
 from envtool.image.store import Store
 from envtool.network import nft
@@ -215,7 +216,8 @@ class Supervisor:
         staged = self.paths.socket.with_name(f".{self.paths.socket.name}.{os.getpid()}")
         old = os.umask(0o077)            # root only: the socket controls containers
         try:
-            srv.bind(str(staged))
+            with addressable(staged) as address:
+                srv.bind(address)
         finally:
             os.umask(old)
         srv.listen(16)
