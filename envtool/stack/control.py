@@ -81,8 +81,9 @@ def start(store_root: str, project: str, paths: Paths) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
 
     def body() -> None:
-        if take_lock(paths) is None:                 # the lock first: `running()` is true at once and
-            return                                   # nobody starts a second one while this one imports
+        lock = take_lock(paths)      # first: `running()` is true at once and nobody starts a second
+        if lock is None:             # supervisor while this one imports; held until this process exits
+            return
         from envtool.stack.supervisor import run_daemon
 
         run_daemon(store_root, project)

@@ -214,6 +214,7 @@ class Supervisor:
             pass
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         staged = self.paths.socket.with_name(f".{self.paths.socket.name}.{os.getpid()}")
+        staged.unlink(missing_ok=True)          # left by a killed supervisor of the same pid
         old = os.umask(0o077)            # root only: the socket controls containers
         try:
             with addressable(staged) as address:
