@@ -400,9 +400,6 @@ class Supervisor:
         return restart.should_restart(m.spec.restart, m.exit_code or 0, m.stopped_by_user)
 
     # ---- containers ---------------------------------------------------------------------------
-    def _start(self, m: Managed) -> None:
-        self._start_many([m])
-
     def _start_many(self, members: list[Managed]) -> None:
         """Fork every member's container first, then wait for each: their setups (and the
         kernel's cgroup moves, 5-20 ms each on cgroup v1) overlap instead of adding up."""
@@ -512,7 +509,7 @@ class Supervisor:
 
     def _restart_due(self, m: Managed) -> None:
         if m.status == "restarting" and self.managed.get(m.spec.name) is m:
-            self._start(m)
+            self._start_many([m])
 
     # ---- healthchecks -------------------------------------------------------------------------
     def _probe(self, m: Managed, c: launcher.Container) -> None:
