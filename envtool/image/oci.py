@@ -21,7 +21,8 @@ GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "pp
 
 
 def host_arch() -> str:
-    return GOARCH.get(os.uname().machine, os.uname().machine)
+    machine = os.uname().machine
+    return GOARCH.get(machine, machine)
 
 
 @dataclass(frozen=True)
