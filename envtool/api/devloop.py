@@ -47,7 +47,7 @@ class StackHooks:
         up(self.file, self.directory, self.env, services=[service])
 
     def exec(self, service: str, argv: tuple[str, ...]) -> int:
-        from envtool.runtime import enter, ipc
+        from envtool.runtime import enter
 
         code = 0
         for r in self._running(service):
@@ -57,8 +57,7 @@ class StackHooks:
                 pid, report = enter.spawn(spec, stdio=(devnull, devnull, devnull))
             finally:
                 os.close(devnull)
-            failure = ipc.receive(report)
-            os.close(report)
+            failure = enter.report(pid, report)
             _, status = os.waitpid(pid, 0)
             if failure is not None:
                 raise failure.to_error(r["spec"]["name"])

@@ -93,8 +93,8 @@ def plan(file: str | None = None, directory: str | None = None, env: str | None 
 
 def up(file: str | None = None, directory: str | None = None, env: str | None = None,
        services: list[str] | None = None, reporter: Any = None, on_event: Any = None,
-       scale: dict[str, int] | None = None, locked: bool = False, notes: list[str] | None = None
-       ) -> dict[str, Any]:
+       scale: dict[str, int] | None = None, locked: bool = False, notes: list[str] | None = None,
+       warnings: list[str] | None = None) -> dict[str, Any]:
     """Build, then have the project's supervisor reconcile the stack; returns the final rows.
     A whole stack in an environment other than dev is a release: its id is recorded as deployed here."""
     check_host()
@@ -105,6 +105,8 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
         if early:
             _abandon_if_unused(early)
         raise
+    if warnings is not None:
+        warnings.extend(loaded.warnings)
     whole = not services and not scale and strict_env(env)
 
     def desired() -> Any:
@@ -171,6 +173,21 @@ def _abandon_if_unused(project: str) -> None:
             _abandon(project, paths)
 
 
+def _check_bundle(bundle: str, rid: str, project: Any, directory: Path) -> None:
+    """Every check `validate` runs on envtool.toml, run on the bundle's stack before anything starts:
+    a bundle's digests only prove that it is the release it says it is, not that the release is
+    harmless (anyone can write a bundle that binds the host's / and digest it)."""
+    from envtool.errors import SpecError
+    from envtool.spec.checks import run_checks
+    from envtool.spec.locate import format_path
+
+    errors = [SpecError(f"{bundle}: release {rid[:19]}: {format_path(path)}: {msg}", hint=hint)
+              for path, msg, hint in run_checks(project, directory, release=True)]
+    if errors:
+        errors[0].related = errors[1:]
+        raise errors[0]
+
+
 def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_event: Any = None,
               expect: str | None = None) -> tuple[dict[str, Any], str]:
     """Run a release bundle: every part verified, no project directory and no package mirror needed.
@@ -188,6 +205,7 @@ def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_even
         raise BundleError(f"{bundle} is release {rel.id}, not {expect}", hint="check which file you copied")
     project = Project.model_validate(rel.config_for(env))
     directory = bundle_file.unpack_files(store, rel)
+    _check_bundle(bundle, rel.id, project, directory)
     loaded = LoadedProject(project, Path(bundle), directory, env, [])
 
     def desired() -> Any:

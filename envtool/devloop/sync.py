@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 
+from envtool._util.safe_read import read_regular_fd
 from envtool.devloop.rules import FileSync
 from envtool.errors import SyscallError
 from envtool.runtime.syscalls import O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, mkdirs_in_root, openat2
@@ -20,12 +22,15 @@ FLAGS = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
 
 
 def _read_in_root(root_fd: int, path: str) -> str:
+    """A file of the container's, read without blocking: a FIFO or device there reads as empty."""
     try:
-        fd = openat2(root_fd, path.lstrip("/"), os.O_RDONLY, FLAGS)
+        fd = openat2(root_fd, path.lstrip("/"), os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, FLAGS)
     except SyscallError:
         return ""
-    with os.fdopen(fd, "r", errors="replace") as f:
-        return f.read()
+    try:
+        return read_regular_fd(fd, path)
+    except OSError:
+        return ""
 
 
 def container_owner(root_fd: int, user: str) -> tuple[int, int]:
@@ -37,8 +42,13 @@ def container_owner(root_fd: int, user: str) -> tuple[int, int]:
 
 
 def sync_into(pid: int, user: str, files: list[FileSync]) -> int:
-    """Apply the changes to the container whose PID 1 is `pid`; returns how many were applied."""
-    root_fd = os.open(f"/proc/{pid}/root", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    """Apply the changes to the container whose PID 1 is `pid`; returns how many were applied.
+    Whatever the container put in the way (a FIFO, a symlink into /proc, a file where a directory
+    should be) is a SyscallError naming the path, never a hang or a crash of the watcher."""
+    try:
+        root_fd = os.open(f"/proc/{pid}/root", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise SyscallError("sync", f"/proc/{pid}/root", e.errno or 0, hint="the container has stopped") from None
     try:
         uid, gid = container_owner(root_fd, user)
         done = 0
@@ -74,12 +84,18 @@ def _delete(root_fd: int, parent: str, name: str) -> int:
 
 
 def _write(root_fd: int, parent: str, name: str, source: str, uid: int, gid: int) -> None:
-    real = mkdirs_in_root(root_fd, parent.lstrip("/"))
+    try:
+        real = mkdirs_in_root(root_fd, parent.lstrip("/"))
+    except OSError as e:               # mkdirs_in_root raises SyscallError; readlink and stat OSError
+        raise SyscallError("sync", f"{parent}/{name}", e.errno or 0) from None
     pfd = openat2(root_fd, real, O_PATH | os.O_DIRECTORY, FLAGS)
-    tmp = f".{name}.envtool-sync"
+    # a name the container cannot guess, created exclusively: nothing it placed there (a FIFO that
+    # would block the open, a symlink) is ever opened
+    tmp = f".{name}.envtool-sync-{secrets.token_hex(6)}"
     try:
         st = os.stat(source)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600,
+                     dir_fd=pfd)
         try:
             with open(source, "rb") as src:
                 while block := src.read(1 << 20):

@@ -54,7 +54,7 @@ class Watcher:
         for batch in R.plan(changes, self.rules, self.project_dir, self.patterns):
             try:
                 self.apply(batch)
-            except EnvtoolError as e:
+            except (EnvtoolError, OSError) as e:     # one service's trouble never stops the watcher
                 self.hooks.log(f"{batch.service}: {e}")
 
     def apply(self, b: R.ServiceBatch, initial: bool = False) -> None:

@@ -1,8 +1,9 @@
 """Execute a recipe plan: base → pip/copy/run layers → config → image in the store.
 
 Each step's result is cached under its chained key (recipe.step_key), so an unchanged recipe builds
-in the time it takes to hash its copied files.  Run steps execute in envtool's own runtime, with the
-host's network as a Dockerfile RUN has network, and their overlay diff becomes the layer.
+in the time it takes to hash its copied files.  Run steps execute in envtool's own runtime, in a
+network namespace of their own with NAT to the outside (image/step_network.py), and their overlay diff
+becomes the layer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from envtool._util.atomic import write_atomic
 from envtool._util.digest import digest_hex
@@ -27,6 +28,9 @@ from envtool.image import oci
 from envtool.image.recipe import Config, Copy, Plan, Run, plan_recipe, step_key
 from envtool.image.store import Image, Layer, Store
 from envtool.spec.model import ImageRecipe
+
+if TYPE_CHECKING:
+    from envtool.image.step_network import StepNetwork
 
 RUNNER = 2      # bump when what a run step's layer contains changes for the same inputs
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -317,10 +321,11 @@ class Builder:
 
     def _run_in_container(self, plan: Plan, state: StepResult, command: str, describe: str,
                           on_upper: Callable[[str], Any]) -> Any:
-        """Run `command` with /bin/sh in a build container over the current layers and hand its
-        upper dir (the filesystem diff) to `on_upper`."""
-        from envtool.runtime import launcher
-        from envtool.runtime.config import BindMount, ContainerConfig
+        """Run `command` with /bin/sh in a build container over the current layers, in a network
+        namespace of its own (NAT to the outside, nothing of the host's), and hand its upper dir
+        (the filesystem diff) to `on_upper`."""
+        from envtool.image.step_network import step_network
+        from envtool.runtime.config import BindMount
 
         if not state.layers:
             raise BuildError(f"image {plan.name!r}: `{describe}` needs a base with a shell, not scratch")
@@ -334,12 +339,21 @@ class Builder:
             # the bundle is bound, not copied, and its mountpoint is removed before the diff
             mounts = (BindMount(HOST_CA, BUILD_CA, read_only=True),)
             env.update({k: BUILD_CA for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")})
+        with step_network() as net:
+            return self._run_step(plan, dirs, env, mounts, state, command, describe, on_upper, net)
+
+    def _run_step(self, plan: Plan, dirs: list[str], env: dict[str, str], mounts: tuple[Any, ...],
+                  state: StepResult, command: str, describe: str, on_upper: Callable[[str], Any],
+                  net: StepNetwork) -> Any:
+        from envtool.runtime import launcher
+        from envtool.runtime.config import ContainerConfig
+
         name = f"build-{secrets.token_hex(6)}"
         cfg = ContainerConfig(
             name=name, layers=tuple(dirs), state_dir=str(self.store.containers_dir / name),
             argv=("/bin/sh", "-c", command), env=tuple(sorted(env.items())),
             workdir=state.config.workdir or "/", hostname="envtool-build",
-            capabilities=frozenset(DEFAULT_CAPABILITIES), netns="host", resolv_conf=_host_resolv_conf(),
+            capabilities=frozenset(DEFAULT_CAPABILITIES), netns=net.netns, resolv_conf=net.resolv_conf,
             cgroup_parent="envtool/build", mounts=mounts)
         r, w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -375,14 +389,40 @@ MOUNTPOINTS = ("dev", "proc", "sys", "etc/hosts", "etc/hostname", "etc/resolv.co
 
 
 def _drop_mountpoints(upper: str) -> None:
+    """Remove the runtime's mountpoints from a step's upper dir, through fds and never following a
+    symlink: the step owns everything in there, and an `etc -> /etc` it left behind must not
+    make the host delete its own /etc/hosts."""
+    import errno
     import shutil
+    import stat
 
-    for rel in MOUNTPOINTS:
-        path = os.path.join(upper, rel)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        elif os.path.lexists(path):
-            os.unlink(path)
+    from envtool.errors import SyscallError
+    from envtool.runtime.syscalls import RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, openat2
+
+    top = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for rel in MOUNTPOINTS:
+            parent, _, name = rel.rpartition("/")
+            try:
+                pfd = openat2(top, parent or ".", os.O_RDONLY | os.O_DIRECTORY,
+                              RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+            except SyscallError as e:
+                if e.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
+                    continue          # no such parent in the diff, or the step made it a symlink
+                raise
+            try:
+                try:
+                    st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(name, dir_fd=pfd)        # the fd-based walk: no symlink followed
+                else:
+                    os.unlink(name, dir_fd=pfd)
+            finally:
+                os.close(pfd)
+    finally:
+        os.close(top)
 
 
 def parse_pip_report(doc: dict[str, Any]) -> list[dict[str, str]]:
@@ -427,14 +467,6 @@ def _pump_lines(fd: int, on_line: Callable[[str], None]) -> list[str]:
         tail.append(line)
         on_line(line)
     return tail
-
-
-def _host_resolv_conf() -> str:
-    try:
-        with open("/etc/resolv.conf") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _read_top(dirs: list[str], rel: str) -> str:

@@ -41,6 +41,7 @@ class ExtractReport:
     files: int = 0
     skipped_devices: list[str] = field(default_factory=list)
     cleared_setid: list[str] = field(default_factory=list)
+    skipped_whiteouts: list[str] = field(default_factory=list)
     made_relative: int = 0
 
 
@@ -150,6 +151,9 @@ def extract_tar(tar: tarfile.TarFile, rootfs: Path) -> ExtractReport:
                 continue
             if name.startswith(WHITEOUT_PREFIX):
                 target = name[len(WHITEOUT_PREFIX):]
+                if target in ("", ".", "..") or target.startswith(WHITEOUT_PREFIX):
+                    report.skipped_whiteouts.append(rel)    # `.wh..` would whiteout the parent itself;
+                    continue                                # `.wh..wh.*` are AUFS internals
                 pfd = root.dir(parent)
                 _remove(pfd, target, root, f"{parent}/{target}".lstrip("/"))
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
@@ -236,7 +240,10 @@ def _write_file(tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str, m
                 while view:
                     view = view[os.write(fd, view):]
         for key, value in m.pax_headers.items():
-            if key.startswith("SCHILY.xattr."):
+            # user.* and file capabilities only: trusted.overlay.* would be obeyed by overlayfs
+            # (redirects, metacopy, opaque), other security.* and trusted.* are the host's business
+            if key.startswith("SCHILY.xattr.") and (key.startswith("SCHILY.xattr.user.")
+                                                    or key == "SCHILY.xattr.security.capability"):
                 try:
                     os.setxattr(fd, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"))
                 except OSError:

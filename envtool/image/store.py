@@ -54,6 +54,16 @@ class Image:
         return sum(layer.size for layer in self.layers)
 
 
+def _private_dir(root: Path) -> None:
+    """The store's root is 0700: below it lie image layers with setuid binaries, containers' upper
+    dirs and volumes where a container may plant one (CVE-2021-41091), state and logs holding
+    services' environments.  No other host user may walk into any of it."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = root.stat()
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(root, 0o700)
+
+
 class Store:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -63,12 +73,13 @@ class Store:
         self.containers_dir = self.root / "containers"
         self.cache_dir = self.root / "cache"
         self.tmp_dir = self.root / "tmp"
-        for d in (self.blobs, self.layers_dir, self.containers_dir, self.cache_dir, self.tmp_dir):
-            try:
+        try:
+            _private_dir(self.root)
+            for d in (self.blobs, self.layers_dir, self.containers_dir, self.cache_dir, self.tmp_dir):
                 d.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"cannot create {d}: {e.strerror.lower()}",
-                                 hint="run as root, or set ENVTOOL_ROOT to a writable directory") from None
+        except OSError as e:
+            raise StoreError(f"cannot create {e.filename or self.root}: {(e.strerror or str(e)).lower()}",
+                             hint="run as root, or set ENVTOOL_ROOT to a writable directory") from None
         if not (self.layout / "oci-layout").exists():
             write_atomic(self.layout / "oci-layout", '{"imageLayoutVersion":"1.0.0"}')
         if not (self.layout / "index.json").exists():

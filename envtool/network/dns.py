@@ -86,7 +86,11 @@ class DnsServer:
     not the project's (then the query is forwarded)."""
 
     def __init__(self, address: str, lookup: Callable[[str], list[str] | None],
-                 upstreams: list[str] | None = None, port: int = 53, upstream_port: int = 53) -> None:
+                 upstreams: list[str] | None = None, port: int = 53, upstream_port: int = 53,
+                 clients: str | None = None) -> None:
+        """clients: the only network whose queries are answered (the project's subnet): another
+        project's containers reach this address through the host and must learn nothing here."""
+        self.clients = ipaddress.IPv4Network(clients) if clients else None
         self.upstream_port = upstream_port
         self.lookup = lookup
         self.upstreams = upstreams if upstreams is not None else host_resolvers()
@@ -113,6 +117,8 @@ class DnsServer:
             return
         if sock is self.upstream:
             self._relay_back(data)
+            return
+        if self.clients is not None and ipaddress.IPv4Address(peer[0]) not in self.clients:
             return
         q = parse_query(data)
         if q is None:

@@ -3,7 +3,11 @@
 One table per project, `ip envtool-<project>`:
 - nat prerouting/output: published ports DNAT to the container (traffic to any local address);
 - nat postrouting: masquerade the subnet's egress, localhost-originated and hairpin traffic;
-- filter forward: drop traffic between this bridge and any other envtool bridge.
+- filter forward: drop traffic between this bridge and any other envtool bridge;
+- filter input: drop packets from the bridge to 127.0.0.0/8 that no published port DNATed there.
+  route_localnet=1 on the bridge (so the host's own 127.0.0.1:PORT reaches a container) would
+  otherwise let a container with CAP_NET_RAW reach services bound to the host's loopback
+  (CVE-2020-8558; kube-proxy and Docker add the same rule).
 When the host has an iptables-nft FORWARD chain (Docker sets its policy to DROP), accept rules for
 the bridge are inserted there too, tagged with the project, and removed on teardown.
 """
@@ -34,7 +38,9 @@ def table_name(project: str) -> str:
     return f"envtool-{project}"
 
 
-def render(project: str, bridge: str, subnet: str, ports: list[PortRule]) -> str:
+def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False) -> str:
+    """isolate_host: drop everything from the bridge to the host itself (build steps: they reach
+    the outside through NAT, never a service of the host's, on loopback or any other address)."""
     t = table_name(project)
     dnat = []
     for p in ports:
@@ -50,6 +56,10 @@ def render(project: str, bridge: str, subnet: str, ports: list[PortRule]) -> str
         f'    ip saddr {subnet} oifname != "{bridge}" masquerade',
         f'    oifname "{bridge}" ip saddr 127.0.0.0/8 masquerade',
         f'    oifname "{bridge}" ct status dnat ip saddr {subnet} masquerade',
+        "  }",
+        "  chain input {", "    type filter hook input priority filter - 1; policy accept;",
+        f'    iifname "{bridge}" ip daddr 127.0.0.0/8 ct status & dnat != dnat drop',
+        *([f'    iifname "{bridge}" drop'] if isolate_host else []),
         "  }",
         "  chain forward {", "    type filter hook forward priority filter - 1; policy accept;",
         f'    iifname "{bridge}" oifname "{BRIDGE_GLOB}" oifname != "{bridge}" drop',
@@ -75,11 +85,11 @@ def _nft(*args: str, stdin: str | None = None, check: bool = True) -> subprocess
     return proc
 
 
-def apply(project: str, bridge: str, subnet: str, ports: list[PortRule]) -> None:
+def apply(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False) -> None:
     """Replace the project's table atomically (delete + add in one transaction)."""
     t = table_name(project)
     exists = _nft("list", "table", "ip", t, check=False).returncode == 0
-    text = (f"delete table ip {t}\n" if exists else "") + render(project, bridge, subnet, ports)
+    text = (f"delete table ip {t}\n" if exists else "") + render(project, bridge, subnet, ports, isolate_host)
     _nft("-f", "-", stdin=text)
     _host_forward_accept(project, bridge)
 

@@ -8,6 +8,7 @@ ChildFailed message on the report pipe and the child exits 127.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 from dataclasses import dataclass
 from typing import NoReturn
@@ -56,6 +57,9 @@ def container_env(cfg: ContainerConfig, home: str) -> dict[str, str]:
 def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step: list[str]) -> User:
     """Everything between fork and exec, in order.  `step` holds the current step's name so a
     failure can say where it happened."""
+    step[0] = "fds"                  # nothing of the parent's is reachable from here on: not
+    sc.set_dumpable(False)           # dumpable (no ptrace or pidfd_getfd without CAP_SYS_PTRACE),
+    sc.close_fds_except(tuple(fd for fd in (ctx.report_fd, ctx.console_fd) if fd is not None))
     step[0] = "signals"
     sc.reset_signals()
     step[0] = "session"
@@ -117,6 +121,7 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
 def run_child(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls) -> NoReturn:
     step = ["fork"]
     try:
+        gc.disable()                 # no finalizer may close an fd number the child reuses
         user = setup_container(cfg, ctx, sc, step)
         argv = container_argv(cfg)
         os.execvpe(argv[0], argv, container_env(cfg, user.home))

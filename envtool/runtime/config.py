@@ -16,9 +16,10 @@ from envtool.errors import InputError
 
 @dataclass(frozen=True)
 class BindMount:
-    source: str            # host path (absolute)
+    source: str            # host path (absolute, free of symlinks: it is opened refusing any)
     target: str            # container path (absolute)
     read_only: bool = False
+    beneath: str | None = None   # a directory the source must stay under (project dir, volumes dir)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ def validate(cfg: ContainerConfig) -> None:
             problems.append(f"mount target {m.target!r} must be absolute")
         if not os.path.isabs(m.source):
             problems.append(f"mount source {m.source!r} must be absolute")
+        if m.beneath is not None and not (m.source + "/").startswith(m.beneath.rstrip("/") + "/"):
+            problems.append(f"mount source {m.source!r} is not under {m.beneath!r}")
     unknown = sorted(c for c in cfg.capabilities if c not in CAPABILITIES)
     if unknown:
         problems.append(f"unknown capabilities: {', '.join(unknown)}")

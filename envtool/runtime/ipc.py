@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
+import time
 from dataclasses import asdict, dataclass
 
 from envtool.errors import CommandNotExecutable, CommandNotFound, ContainerError, SyscallError
@@ -65,9 +67,19 @@ def send(fd: int, msg: ChildFailed) -> None:
         pass
 
 
-def receive(fd: int) -> ChildFailed | None:
+SETUP_TIMEOUT = 20.0      # a child's setup takes milliseconds; this bounds what a hostile image can make it
+
+
+def receive(fd: int, timeout: float = SETUP_TIMEOUT) -> ChildFailed | None:
+    """The child's report, or None once it exec'd (EOF).  A child that neither reports nor execs
+    within `timeout` (something in the image made it block) is reported as failed: the caller
+    kills it; a single-threaded supervisor must never wait for ever."""
     chunks = []
+    deadline = time.monotonic() + timeout
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return ChildFailed("setup", f"did not finish setting up within {timeout:g} s", errno.ETIMEDOUT)
         try:
             chunk = os.read(fd, 65536)
         except InterruptedError:

@@ -7,6 +7,7 @@ must be single-threaded (runc's nsenter/README explains why).
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import shutil
@@ -130,6 +131,9 @@ def finish(s: Spawned) -> Container:
     failure = ipc.receive(s.report_fd)
     os.close(s.report_fd)
     c = Container(cfg, s.pid, s.cgroup, pidfd, pty_master=master)
+    if failure is not None and failure.errno == errno.ETIMEDOUT:
+        c.cgroup.kill_all()               # stuck in its setup: it will never exit by itself
+        os.kill(s.pid, signal.SIGKILL)
     if failure is not None:
         reap(c)
         cleanup(c, remove_state=True)

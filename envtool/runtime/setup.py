@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from envtool.errors import SyscallError
 from envtool.runtime.config import ContainerConfig
 from envtool.runtime.syscalls import (
+    MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NOSUID,
+    MOUNT_ATTR_RDONLY,
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,
@@ -38,6 +41,16 @@ class Mount:
     kind: str = "dir"              # what to create at the target if it is missing: dir | file
     source_in_root: bool = False   # the source is a container path (bind of /dev/null, self-binds)
     optional: bool = False         # a missing target is skipped (masked / read-only kernel paths)
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A bind mount from the host: the source is opened (by fd, refusing symlinks) at every start
+    and its whole tree mounted with `attrs` applied to every mount in it."""
+    source: str
+    beneath: str | None
+    target: str
+    attrs: int
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,7 @@ class RemountRootReadOnly:
     rootfs: str
 
 
-SetupOp = Mount | Device | Symlink | RootfsMount | RemountRootReadOnly
+SetupOp = Mount | Bind | Device | Symlink | RootfsMount | RemountRootReadOnly
 
 DEVICES = (Device("/dev/null", 1, 3), Device("/dev/zero", 1, 5), Device("/dev/full", 1, 7),
            Device("/dev/random", 1, 8), Device("/dev/urandom", 1, 9), Device("/dev/tty", 5, 0))
@@ -113,11 +126,9 @@ def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
             continue
         src = os.path.join(cfg.state_dir, name)
         ops.append(Mount(src, f"/etc/{name}", None, MS_BIND, kind="file"))
-    for m in cfg.mounts:
-        kind = "dir" if os.path.isdir(m.source) else "file"
-        ops.append(Mount(m.source, m.target, None, MS_BIND | MS_REC, kind=kind))
-        ops.append(Mount(None, m.target, None, MS_BIND | MS_REMOUNT | MS_NODEV | MS_REC
-                         | (MS_RDONLY if m.read_only else 0), kind=kind))
+    for m in cfg.mounts:          # nodev and nosuid on every mount of the tree, ro where asked
+        ops.append(Bind(m.source, m.beneath, m.target,
+                        MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (MOUNT_ATTR_RDONLY if m.read_only else 0)))
     # masking after /proc and /sys exist: /dev/null over files, an empty read-only tmpfs over dirs
     for path in MASKED_FILES:
         ops.append(Mount("/dev/null", path, None, MS_BIND, kind="file", source_in_root=True, optional=True))
@@ -142,6 +153,8 @@ def apply_setup(ops: list[SetupOp], sc: Syscalls) -> None:
                 root_fd = sc.open_dir(op.rootfs)
             elif isinstance(op, Mount):
                 _apply_mount(op, sc, root_fd)
+            elif isinstance(op, Bind):
+                _apply_bind(op, sc, root_fd)
             elif isinstance(op, Device):
                 _in_parent(sc, root_fd, op.path,
                            lambda fd, name, op=op: sc.mknod_in(fd, name, stat.S_IFCHR | op.mode,
@@ -162,6 +175,20 @@ def _in_parent(sc: Syscalls, root_fd: int, path: str, fn: Callable[[int, str], N
         fn(fd, name)
     finally:
         sc.close(fd)
+
+
+def _apply_bind(op: Bind, sc: Syscalls, root_fd: int) -> None:
+    sfd = sc.open_bind_source(op.source, op.beneath)
+    try:
+        tfd = sc.open_in_root(root_fd, op.target, "dir" if sc.is_dir(sfd) else "file")
+        try:
+            sc.bind_tree(sfd, tfd, op.attrs)
+        except SyscallError as e:
+            raise SyscallError(f"bind {op.source} on {op.target}", "", e.errno, e.detail) from None
+        finally:
+            sc.close(tfd)
+    finally:
+        sc.close(sfd)
 
 
 def _apply_mount(op: Mount, sc: Syscalls, root_fd: int) -> None:

@@ -25,6 +25,7 @@ import termios
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from envtool._util.safe_read import NotARegularFile, read_regular
 from envtool.errors import SyscallError
 from envtool.runtime.caps import last_cap
 
@@ -43,10 +44,16 @@ MOUNT_FLAG_NAMES = {MS_RDONLY: "MS_RDONLY", MS_NOSUID: "MS_NOSUID", MS_NODEV: "M
 # prctl
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 24, 38, 22
 PR_SET_CHILD_SUBREAPER, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 47, 4
+PR_SET_DUMPABLE = 4
 SECCOMP_MODE_FILTER = 2
 
 # openat2 (linux/openat2.h)
 SYS_OPENAT2, SYS_PIVOT_ROOT, SYS_CAPSET, SYS_CLOSE_RANGE = 437, 155, 126, 436
+# the new mount API (the same numbers on every architecture)
+SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_MOUNT_SETATTR = 428, 429, 442
+OPEN_TREE_CLONE, AT_EMPTY_PATH, AT_RECURSIVE = 0x1, 0x1000, 0x8000
+MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH = 0x4, 0x40
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
 RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH, RESOLVE_IN_ROOT = 0x02, 0x04, 0x08, 0x10
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 CLOSE_RANGE_CLOEXEC = 1 << 2
@@ -63,6 +70,11 @@ def mount_flag_names(flags: int) -> str:
 
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64)]
 
 
 class _CapHeader(ctypes.Structure):
@@ -111,6 +123,9 @@ class Syscalls(Protocol):
     def open_dir(self, path: str) -> int: ...
     def open_in_root(self, root_fd: int, path: str, create: str | None = None) -> int: ...
     def proc_fd_path(self, fd: int) -> str: ...
+    def open_bind_source(self, source: str, beneath: str | None) -> int: ...
+    def is_dir(self, fd: int) -> bool: ...
+    def bind_tree(self, source_fd: int, target_fd: int, attrs: int) -> None: ...
     def close(self, fd: int) -> None: ...
     def mknod_in(self, dir_fd: int, name: str, mode: int, dev: int) -> None: ...
     def symlink_in(self, dir_fd: int, target: str, name: str) -> None: ...
@@ -125,6 +140,8 @@ class Syscalls(Protocol):
     def set_user(self, uid: int, gid: int, groups: list[int]) -> None: ...
     def write_file(self, path: str, data: str) -> None: ...
     def cloexec_from(self, fd: int) -> None: ...
+    def close_fds_except(self, keep: tuple[int, ...]) -> None: ...
+    def set_dumpable(self, dumpable: bool) -> None: ...
     def reset_signals(self) -> None: ...
     def setsid(self) -> None: ...
     def chdir(self, path: str) -> None: ...
@@ -195,6 +212,50 @@ class LinuxSyscalls:
 
     def proc_fd_path(self, fd: int) -> str:
         return f"/proc/self/fd/{fd}"
+
+    def open_bind_source(self, source: str, beneath: str | None) -> int:
+        """O_PATH fd of a bind mount's host source, opened now, at this start: no symlink is
+        followed anywhere in `source` (it was resolved when the stack was planned), and with
+        `beneath` (the project directory, the volumes directory) it cannot leave that directory.
+        A container that replaced its bind source with `ln -s / data` makes this fail, where
+        mounting the path string would have mounted the host's root."""
+        resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+        try:
+            if beneath is None:
+                return self.openat2(-100, source, O_PATH, resolve)     # AT_FDCWD, absolute path
+            base = self.openat2(-100, beneath, O_PATH | os.O_DIRECTORY, resolve)
+            try:
+                rel = os.path.relpath(source, beneath)
+                if rel == ".":
+                    return os.dup(base)
+                return self.openat2(base, rel, O_PATH, resolve | RESOLVE_BENEATH)
+            finally:
+                os.close(base)
+        except SyscallError as e:
+            why = {errno.ELOOP: "it, or a directory on its way, is now a symlink",
+                   errno.EXDEV: "it now leads outside " + (beneath or "/")}.get(e.errno, "")
+            raise SyscallError("open bind source", source, e.errno, why) from None
+
+    def is_dir(self, fd: int) -> bool:
+        return stat.S_ISDIR(os.fstat(fd).st_mode)
+
+    def bind_tree(self, source_fd: int, target_fd: int, attrs: int) -> None:
+        """Bind the tree at source_fd (with every mount under it) onto target_fd, setting `attrs`
+        (MOUNT_ATTR_*) on each of those mounts: open_tree(OPEN_TREE_CLONE|AT_RECURSIVE) makes a
+        detached copy, mount_setattr(AT_RECURSIVE) locks it down — a tmpfs or device-capable mount
+        someone placed under the source gets nodev/nosuid/ro too, which a remount of the top
+        mount (MS_REMOUNT ignores MS_REC) never gave — and move_mount puts it in place."""
+        lib = _lib()
+        tree = _check(lib.syscall(SYS_OPEN_TREE, source_fd, b"", OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH
+                                  | os.O_CLOEXEC), "open_tree", self.proc_fd_path(source_fd))
+        try:
+            attr = _MountAttr(attrs, 0, 0, 0)
+            _check(lib.syscall(SYS_MOUNT_SETATTR, tree, b"", AT_EMPTY_PATH | AT_RECURSIVE, ctypes.byref(attr),
+                               ctypes.sizeof(attr)), "mount_setattr", detail=hex(attrs))
+            _check(lib.syscall(SYS_MOVE_MOUNT, tree, b"", target_fd, b"",
+                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH), "move_mount")
+        finally:
+            os.close(tree)
 
     def close(self, fd: int) -> None:
         os.close(fd)
@@ -303,6 +364,22 @@ class LinuxSyscalls:
                     except OSError:
                         pass
 
+    def close_fds_except(self, keep: tuple[int, ...]) -> None:
+        """Close every fd above stdio that is not in `keep` (close_range over the gaps): a process
+        about to enter a container must hold nothing of its parent's (control sockets, DNS, logs)
+        that a container process could copy out of it with pidfd_getfd."""
+        low = 3
+        for fd in sorted(k for k in set(keep) if k >= 3):
+            if fd > low:
+                os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 0x7FFFFFFF)
+
+    def set_dumpable(self, dumpable: bool) -> None:
+        """Not dumpable: ptrace, pidfd_getfd and /proc/<pid>/{fd,mem,environ} of this process need
+        CAP_SYS_PTRACE in the host's user namespace (runc's fix for CVE-2016-9962).  execve makes an
+        ordinary program dumpable again."""
+        _check(_lib().prctl(PR_SET_DUMPABLE, 1 if dumpable else 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
 
     def reset_signals(self) -> None:
         """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so restore them all."""
@@ -330,9 +407,12 @@ class LinuxSyscalls:
             raise SyscallError("mkdir", path, e.errno or 0) from None
 
     def read_text(self, path: str) -> str:
+        """A regular file's text, "" when it is missing; a FIFO or device there (a hostile image's
+        /etc/passwd) is an error, never a read that blocks the container's start."""
         try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                return f.read()
+            return read_regular(path)
+        except NotARegularFile as e:
+            raise SyscallError("read", path, errno.EINVAL, e.strerror or "") from None
         except OSError:
             return ""
 
@@ -479,6 +559,16 @@ class RecordingSyscalls:
     def proc_fd_path(self, fd: int) -> str:
         return self.roots[fd]
 
+    def open_bind_source(self, source: str, beneath: str | None) -> int:
+        self._record("open_bind_source", (source, beneath), source)
+        return self._fd(source)
+
+    def is_dir(self, fd: int) -> bool:
+        return not self.roots[fd].endswith((".sock", ".conf", ".txt", "file"))
+
+    def bind_tree(self, source_fd: int, target_fd: int, attrs: int) -> None:
+        self._record("bind_tree", (self.roots[source_fd], self.roots[target_fd], attrs), self.roots[target_fd])
+
     def close(self, fd: int) -> None:
         self.roots.pop(fd, None)
 
@@ -520,6 +610,12 @@ class RecordingSyscalls:
 
     def cloexec_from(self, fd: int) -> None:
         self._record("cloexec_from", (fd,))
+
+    def close_fds_except(self, keep: tuple[int, ...]) -> None:
+        self._record("close_fds_except", (tuple(sorted(keep)),))
+
+    def set_dumpable(self, dumpable: bool) -> None:
+        self._record("set_dumpable", (dumpable,))
 
     def reset_signals(self) -> None:
         self._record("reset_signals", ())

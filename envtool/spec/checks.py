@@ -50,6 +50,10 @@ def check_recipe_bases(p: Project, d: FsPath) -> Iterator[Problem]:
                     break
                 seen.add(base)
                 base = p.images[base].from_[6:]
+
+
+def check_copy_sources(p: Project, d: FsPath) -> Iterator[Problem]:
+    for name, img in p.images.items():
         for i, c in enumerate(img.copy_):
             if not inside(d, c.src):
                 yield (("images", name, "copy", i, "src"), f"copy source {c.src!r} is outside the project",
@@ -167,11 +171,36 @@ def check_files(p: Project, d: FsPath) -> Iterator[Problem]:
                                            f"{svc.image!r}", None)
 
 
+# capabilities that make a container's root nearly the host's: accepted (the project asked for
+# them), but `validate` and `up` say so, naming the service
+POWERFUL = {"ALL": "every capability", "CAP_SYS_ADMIN": "CAP_SYS_ADMIN (mount, bpf, namespaces)",
+            "CAP_SYS_MODULE": "CAP_SYS_MODULE (load kernel modules)",
+            "CAP_SYS_PTRACE": "CAP_SYS_PTRACE (trace any process it can see)",
+            "CAP_SYS_RAWIO": "CAP_SYS_RAWIO (raw I/O ports and memory)",
+            "CAP_DAC_READ_SEARCH": "CAP_DAC_READ_SEARCH (open_by_handle_at: read host files, as in Shocker)",
+            "CAP_NET_ADMIN": "CAP_NET_ADMIN (reconfigure its network, sniff and spoof)",
+            "CAP_BPF": "CAP_BPF", "CAP_PERFMON": "CAP_PERFMON", "CAP_SYSLOG": "CAP_SYSLOG"}
+
+
+def advice(p: Project) -> Iterator[tuple[Path, str]]:
+    """Warnings, not errors: what the project may do but should know it does."""
+    for name, svc in p.services.items():
+        for i, cap in enumerate(svc.cap_add):
+            norm = normalize_capability(cap)
+            if norm in POWERFUL:
+                yield (("services", name, "cap_add", i),
+                       f"service {name!r} adds {POWERFUL[norm]}: its root comes close to the host's root; "
+                       "remove it unless the service cannot work without it")
+
+
 CHECKS: list[Check] = [
-    check_service_images, check_recipe_bases, check_depends_on, check_volumes, check_ports,
+    check_service_images, check_recipe_bases, check_copy_sources, check_depends_on, check_volumes, check_ports,
     check_capabilities, check_files,
 ]
+# what a release bundle's stack is checked with before it runs: everything but the inputs of a build
+# and of the dev loop (copy sources, env files, watch paths), which a bundle does not carry
+RELEASE_CHECKS: list[Check] = [c for c in CHECKS if c not in (check_copy_sources, check_files)]
 
 
-def run_checks(p: Project, d: FsPath) -> list[Problem]:
-    return [problem for check in CHECKS for problem in check(p, d)]
+def run_checks(p: Project, d: FsPath, release: bool = False) -> list[Problem]:
+    return [problem for check in (RELEASE_CHECKS if release else CHECKS) for problem in check(p, d)]

@@ -70,6 +70,7 @@ def load(file: str | os.PathLike[str] | None = None, directory: str | os.PathLik
         project = validate(overlay(raw, env, src), src)
     project = defaults(project, path.parent)
     run_checks(project, path.parent, src)
+    warnings += [f"{src.locate(p)}: {msg}" for p, msg in checks.advice(project)]
     return LoadedProject(project, path, path.parent, env, warnings)
 
 

@@ -99,7 +99,29 @@ class CopySpec(Strict):
     def _absolute(cls, v: str) -> str:
         if not v.startswith("/"):
             raise ValueError("dst must be an absolute path in the image")
+        if ".." in v.split("/"):
+            raise ValueError("dst must not contain '..': name the path in the image directly")
         return v
+
+
+def check_mirror(v: str) -> str:
+    """One http(s) or file URL and nothing else: the value is written into an apt sources file,
+    where a newline would add fields (`Trusted: yes`) or whole repositories."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in v):
+        raise ValueError("mirror must be a single URL, without spaces or line breaks")
+    try:
+        url = urlsplit(v)
+    except ValueError as e:
+        raise ValueError(f"mirror is not a URL: {e}") from None
+    if url.scheme not in ("http", "https", "file"):
+        raise ValueError(f"mirror must be an http://, https:// or file:// URL, not {v!r}")
+    if url.scheme != "file" and not url.hostname:
+        raise ValueError(f"mirror {v!r} names no host")
+    if url.scheme == "file" and not url.path.startswith("/"):
+        raise ValueError(f"mirror {v!r} must be an absolute file:// URL")
+    return v
 
 
 class ImageRecipe(Strict):
@@ -118,6 +140,11 @@ class ImageRecipe(Strict):
     variant: Literal["extract", "custom", "essential", "apt", "required", "minbase", "buildd",
                      "important", "standard"] = Field(
         "minbase", description="mmdebstrap variant for debian:<suite> bases")
+
+    @field_validator("mirror")
+    @classmethod
+    def _one_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_mirror(v)
 
     @field_validator("from_")
     @classmethod

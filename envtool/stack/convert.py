@@ -62,13 +62,23 @@ def parse_run_volume(spec: str, store: Store) -> BindMount:
     if not target.startswith("/"):
         raise UsageError(f"invalid -v {spec!r}: the container path must be absolute")
     if source.startswith((".", "/", "~")):
-        source = os.path.abspath(os.path.expanduser(source))
+        source = os.path.realpath(os.path.expanduser(source))
         if not os.path.exists(source):
             raise UsageError(f"-v {spec!r}: {source} does not exist")
-    else:
-        source = str(store.root / "volumes" / source / "_data")
-        os.makedirs(source, exist_ok=True)
-    return BindMount(source, target, mode == "ro")
+        return BindMount(source, target, mode == "ro")
+    source = str(store.root / "volumes" / source / "_data")
+    os.makedirs(source, exist_ok=True)
+    return bind_beneath(source, target, mode == "ro", str(store.root / "volumes"))
+
+
+def bind_beneath(source: str, target: str, read_only: bool, base: str | None) -> BindMount:
+    """A bind mount whose source is resolved now (symlinks and all) and opened at every start
+    refusing symlinks; when it lies under `base` (the project directory, the store's volumes) it
+    must stay under it too, so a container that swaps its source for a symlink gains nothing."""
+    real = os.path.realpath(source)
+    root = os.path.realpath(base) if base else None
+    inside = root is not None and (real + "/").startswith(root.rstrip("/") + "/")
+    return BindMount(real, target, read_only, root if inside else None)
 
 
 def run_config(name: str, image: Image, layer_dirs: list[str], opts: RunOptions, store: Store,
@@ -127,12 +137,15 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
                 src = os.path.realpath(os.path.join(directory, os.path.expanduser(v.source or "")))
                 if not os.path.exists(src):
                     os.makedirs(src, exist_ok=True)
+                base = str(directory)
             elif v.type == "volume" and v.source:
                 src = volume_dir(store, name, v.source)
                 os.makedirs(src, exist_ok=True)
+                base = str(store.root / "volumes")
             else:
                 continue  # anonymous volumes and tmpfs live in the container's own upper dir
-            mounts.append(Mount(src, v.target, v.read_only))
+            bind = bind_beneath(src, v.target, v.read_only, base)
+            mounts.append(Mount(bind.source, bind.target, bind.read_only, bind.beneath))
         hc = svc.healthcheck
         health = (Health(tuple(hc.command), hc.interval, hc.timeout, hc.retries, hc.start_period)
                   if hc and not hc.disable else None)
@@ -160,7 +173,7 @@ def service_config(spec: Any, store: Store, netns: str, hosts: tuple[tuple[str, 
         name=spec.name, layers=spec.layers, state_dir=str(store.containers_dir / spec.name), argv=spec.argv,
         env=spec.env, workdir=spec.workdir, user=spec.user, hostname=spec.hostname,
         capabilities=frozenset(spec.capabilities), read_only=spec.read_only,
-        mounts=tuple(BindMount(m.source, m.target, m.read_only) for m in spec.mounts),
+        mounts=tuple(BindMount(m.source, m.target, m.read_only, m.beneath) for m in spec.mounts),
         limits=Limits(spec.memory, spec.cpus, spec.pids), init=init_path if spec.init else None,
         netns=netns, hosts=hosts, resolv_conf=resolv_conf,
         stop_signal=int(getattr(signal.Signals, spec.stop_signal)), stop_grace=spec.stop_grace,

@@ -36,6 +36,7 @@ class Mount:
     source: str
     target: str
     read_only: bool = False
+    beneath: str | None = None       # the directory the source must stay under (runtime.config)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ def load(paths: Paths) -> dict[str, Any]:
 
 
 def save(paths: Paths, state: dict[str, Any]) -> None:
-    write_atomic(paths.state, json.dumps(state, indent=1, sort_keys=True))
+    # 0600: it holds every service's environment (the store's root is 0700 as well)
+    write_atomic(paths.state, json.dumps(state, indent=1, sort_keys=True), mode=0o600)
 
 
 def proc_start_time(pid: int) -> int | None:

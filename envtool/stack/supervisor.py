@@ -293,7 +293,7 @@ class Supervisor:
             self._save()                                 # recorded before it is created
             self.net.up()
         if self.dns is None:
-            self.dns = DnsServer(self.net.gateway, self._lookup)
+            self.dns = DnsServer(self.net.gateway, self._lookup, clients=str(self.net.subnet))
             for s in self.dns.fileno_list():
                 self.sel.register(s, selectors.EVENT_READ, self.dns.handle)
         rules = [nft.PortRule(p.host_ip, p.published, p.protocol, self.net.allocator.allocate(c.name), p.target)
@@ -422,7 +422,7 @@ class Supervisor:
         try:
             netns_fd, m.address = self.net.attach(spec.name)
             fds.append(netns_fd)
-            log_fd = os.open(self.paths.log(spec.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            log_fd = os.open(self.paths.log(spec.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fds.append(log_fd)
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             fds.append(devnull)
@@ -478,7 +478,8 @@ class Supervisor:
                 continue
 
     def _write_log(self, name: str, text: str) -> None:
-        with open(self.paths.log(name), "a") as f:
+        fd = os.open(self.paths.log(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "a") as f:
             f.write(text + "\n")
 
     def _on_exit(self, m: Managed) -> None:
@@ -704,7 +705,7 @@ class Supervisor:
             self.net = ProjectNetwork.choose(self.host_key, None, self.data["subnet"], [])
             self.net.leases.update(self.data.get("leases") or {})
             self.net.up()
-            self.dns = DnsServer(self.net.gateway, self._lookup)
+            self.dns = DnsServer(self.net.gateway, self._lookup, clients=str(self.net.subnet))
             for s in self.dns.fileno_list():
                 self.sel.register(s, selectors.EVENT_READ, self.dns.handle)
         self.data["volumes"] = self.data.get("volumes", [])

@@ -69,9 +69,12 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
             typer.echo(a.describe())
         return
     notes: list[str] = []
+    warnings: list[str] = []
     with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
         final = api.up(ctx.obj.file, ctx.obj.directory, env, services or None, rep, _progress, locked=locked,
-                       notes=notes)
+                       notes=notes, warnings=warnings)
+    for w in warnings:
+        render.print_warning(w)
     for n in notes:
         render.info(n)
     _report(final, json_)
@@ -164,15 +167,14 @@ def exec_(ctx: typer.Context, service: str = typer.Argument(..., help="Service t
     """Run a command in a running service container (its namespaces, cgroup, user, env and cwd)."""
     import socket
 
-    from envtool.runtime import enter, ipc
+    from envtool.runtime import enter
     from envtool.runtime.launcher import _PtyRelay, _receive_console
 
     spec = api.exec_spec(service, command, ctx.obj.file, ctx.obj.directory, index, env, user, workdir)
     console = socket.socketpair() if tty else None
     pid, report = enter.spawn(spec, console_fd=console[1].fileno() if console else None)
     master = _receive_console(console) if console else None
-    failure = ipc.receive(report)
-    os.close(report)
+    failure = enter.report(pid, report)
     if failure is not None:
         os.waitpid(pid, 0)
         raise failure.to_error(f"{service}-{index}")

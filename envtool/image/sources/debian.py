@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from envtool.errors import BuildError, HostError
+from envtool.errors import BuildError, HostError, UsageError
 
 APT_DIR = "/etc/apt"
 DPKG_VARIANTS = ("essential", "apt", "required", "minbase", "buildd", "important", "standard")
@@ -137,6 +137,13 @@ def host_sources(suite: str, apt_dir: str = APT_DIR, codename: str | None = None
 def sources_for(suite: str, mirror: str | None) -> str:
     mirror = mirror or os.environ.get("ENVTOOL_DEBIAN_MIRROR")
     if mirror:
+        from envtool.spec.model import check_mirror
+
+        try:
+            check_mirror(mirror)          # the recipe's was checked at load; the variable's is here
+        except ValueError as e:
+            raise UsageError(f"invalid Debian mirror {mirror!r}: {e}",
+                             hint="set ENVTOOL_DEBIAN_MIRROR (or mirror = ...) to one URL") from None
         return f"Types: deb\nURIs: {mirror}\nSuites: {suite}\nComponents: main\n"
     return host_sources(suite)
 

@@ -23,7 +23,7 @@ def detect(mounts_file: str = "/proc/self/mounts", force: str | None = None) -> 
                 v2_root = mnt
             elif fstype == "cgroup":
                 for opt in opts.split(","):
-                    if opt in ("memory", "pids", "cpu", "cpuacct", "freezer"):
+                    if opt in ("memory", "pids", "cpu", "cpuacct", "freezer", "devices"):
                         v1[opt] = mnt
     if force == "v2" and v2_root:
         return V2Manager(v2_root)

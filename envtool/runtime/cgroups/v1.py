@@ -1,4 +1,4 @@
-"""cgroup v1 writer: one directory per controller (memory, pids, cpu), same interface as v2."""
+"""cgroup v1 writer: one directory per controller (memory, pids, cpu, devices), same interface as v2."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from envtool.runtime.cgroups.base import Cgroup, CgroupManager, make_dirs, read,
 from envtool.runtime.config import Limits
 
 CPU_PERIOD = 100_000
-USED = ("memory", "pids", "cpu")
+USED = ("memory", "pids", "cpu", "devices")
+# Docker's default device allow-list: any node may be made (CAP_MKNOD), only these opened
+DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm")
 
 
 @dataclass
@@ -70,6 +73,11 @@ class V1Manager(CgroupManager):
         pids = cg._dir("pids")
         if pids and limits.pids is not None:
             write(os.path.join(pids, "pids.max"), str(limits.pids))
+        devices = cg._dir("devices")
+        if devices:                        # before anything joins: deny all, then the allow-list
+            write(os.path.join(devices, "devices.deny"), "a")
+            for rule in DEVICE_RULES:
+                write(os.path.join(devices, "devices.allow"), rule)
         cpu = cg._dir("cpu")
         if cpu and limits.cpus is not None:
             write(os.path.join(cpu, "cpu.cfs_period_us"), str(CPU_PERIOD))

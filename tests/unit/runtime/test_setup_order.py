@@ -9,7 +9,15 @@ from envtool.errors import SyscallError
 from envtool.runtime.child import ChildContext, setup_container
 from envtool.runtime.config import BindMount, ContainerConfig
 from envtool.runtime.setup import apply_setup, setup_ops
-from envtool.runtime.syscalls import CLONE_NEWNET, CLONE_NEWNS, MS_RDONLY, MS_REMOUNT, RecordingSyscalls
+from envtool.runtime.syscalls import (
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NOSUID,
+    MOUNT_ATTR_RDONLY,
+    MS_RDONLY,
+    RecordingSyscalls,
+)
 
 
 def make_config(**kw) -> ContainerConfig:
@@ -50,11 +58,25 @@ def test_devices_are_created_on_the_dev_tmpfs():
     assert {a[0] for a in rec.ops("mknod")} >= {"/s/rootfs/dev/" + d for d in ("null", "zero", "urandom", "tty")}
 
 
-def test_read_only_volume_is_remounted_after_bind():
-    rec = run_setup(make_config(mounts=(BindMount("/host/data", "/data", True),)))
-    binds = [a for a in rec.ops("mount") if a[1] == "/s/rootfs/data"]
-    assert binds[0][0] == "/host/data"
-    assert binds[1][3] & (MS_REMOUNT | MS_RDONLY) == MS_REMOUNT | MS_RDONLY
+def test_bind_sources_are_opened_at_start_and_locked_down_recursively():
+    """Hole 2 and 6: the source is opened (refusing symlinks, beneath the project) by the child at
+    every start and its whole tree bound with nodev/nosuid (and ro) on every mount in it."""
+    rec = run_setup(make_config(mounts=(BindMount("/proj/data", "/data", True, "/proj"),
+                                        BindMount("/proj/app", "/app", False, "/proj"))))
+    assert rec.ops("open_bind_source") == [("/proj/data", "/proj"), ("/proj/app", "/proj")]
+    binds = rec.ops("bind_tree")
+    assert [(s, t) for s, t, _ in binds] == [("/proj/data", "/s/rootfs/data"), ("/proj/app", "/s/rootfs/app")]
+    ro, rw = binds[0][2], binds[1][2]
+    assert ro == MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID
+    assert rw == MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID
+    assert not [a for a in rec.ops("mount") if a[0] in ("/proj/data", "/proj/app")]   # never by path
+
+
+def test_a_bind_source_that_became_a_symlink_stops_the_start():
+    rec = RecordingSyscalls(fail_at={"open_bind_source:/proj/data": errno.ELOOP})
+    with pytest.raises(SyscallError):
+        run_setup(make_config(mounts=(BindMount("/proj/data", "/data", False, "/proj"),)), rec)
+    assert rec.ops("bind_tree") == []
 
 
 def test_read_only_rootfs_is_remounted_after_every_submount():
@@ -95,7 +117,11 @@ def test_child_privilege_drop_order():
     ops = [op for op, _ in rec.calls]
     # cgroup join before the namespaces; pivot after every mount; caps before no_new_privs; seccomp last
     assert ops.index("write_file") < ops.index("unshare")
-    assert ops.index("pivot_root") > max(i for i, op in enumerate(ops) if op == "mount" and i < ops.index("pivot_root"))
+    after_pivot = ops[ops.index("pivot_root") + 1:]
+    assert "mount" not in after_pivot and "bind_tree" not in after_pivot
+    # nothing of the parent's is reachable before anything else happens: not dumpable, fds closed
+    assert ops[:2] == ["set_dumpable", "close_fds_except"] and rec.ops("set_dumpable") == [(False,)]
+    assert rec.ops("close_fds_except") == [((99,),)]
     assert ops.index("drop_bounding") < ops.index("set_user") < ops.index("capset")
     assert ops.index("capset") < ops.index("set_no_new_privs") < ops.index("seccomp_load")
     assert ops[-1] == "cloexec_from"
@@ -126,3 +152,39 @@ def test_child_failure_reports_its_step():
     with pytest.raises(SyscallError):
         setup_container(make_config(), ChildContext((), None, 99), rec, step)
     assert step == ["pivot_root"]
+
+
+def test_entering_process_is_confined_before_the_container_can_see_it():
+    """Hole 1: the middle process (in the host's pid namespace) makes itself non-dumpable and closes
+    every fd of its parent's before it joins anything, and loads no_new_privs and seccomp before the
+    fork that makes a process visible in the container's pid namespace."""
+    import os
+
+    from envtool.runtime import enter
+
+    rec = RecordingSyscalls(files={"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "/etc/group": "root:x:0:\n"})
+    spec = enter.EnterSpec(pid=1, argv=("true",), env=(), workdir="/", user="", capabilities=frozenset(),
+                           cgroup_procs=("/cg/cgroup.procs",), seccomp_bpf=b"\0" * 16)
+    r, w = os.pipe()
+    forks = []
+
+    class Forked(Exception):
+        pass
+
+    def fake_fork():
+        forks.append([op for op, _ in rec.calls])
+        raise Forked
+
+    real_fork, real_exit = os.fork, os._exit
+    os.fork, os._exit = fake_fork, lambda code: (_ for _ in ()).throw(SystemExit(code))
+    try:
+        with pytest.raises(SystemExit):
+            enter._middle(spec, [], w, None, rec)
+    finally:
+        os.fork, os._exit = real_fork, real_exit
+        os.close(r)
+    before_fork = forks[0]
+    assert before_fork[:2] == ["set_dumpable", "close_fds_except"]
+    assert before_fork.index("close_fds_except") < before_fork.index("write_file")     # before the cgroup
+    assert before_fork[-2:] == ["set_no_new_privs", "seccomp_load"]
+    assert rec.ops("close_fds_except") == [((w,),)]
