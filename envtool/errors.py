@@ -20,7 +20,6 @@ place that catches these, prints them and picks the exit code.
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 from dataclasses import dataclass
 from typing import ClassVar
@@ -130,7 +129,3 @@ class SyscallError(RuntimeFailure):
             text += f" ({detail})"
         reason = os.strerror(err).lower() if err else "failed"
         super().__init__(f"{text}: {reason}", hint=hint)
-
-    @property
-    def errno_name(self) -> str:
-        return _errno.errorcode.get(self.errno, str(self.errno))

@@ -19,14 +19,14 @@ class StackHooks:
         self.name = project_name(file, directory)
         self.paths = project_paths(self.name)
 
-    def _running(self, service: str) -> list[dict[str, Any]]:
+    def _running(self, service: str) -> list[Any]:
         from envtool.stack import state
 
-        recs = (state.load(self.paths).get("containers") or {}).values()
-        return [r for r in recs if r.get("service") == service and state.alive(r.get("pid"), r.get("start_time"))]
+        recs = state.records(state.load(self.paths)).values()
+        return [r for r in recs if r.service == service and state.alive(r.pid, r.start_time)]
 
     def replicas(self, service: str) -> list[tuple[int, str]]:
-        return [(r["pid"], r["spec"]["user"]) for r in self._running(service)]
+        return [(r.pid, r.spec["user"]) for r in self._running(service)]
 
     def restart(self, service: str) -> None:
         control_services("restart", [service], self.file, self.directory)
@@ -51,7 +51,7 @@ class StackHooks:
 
         code = 0
         for r in self._running(service):
-            spec = exec_spec(service, list(argv), self.file, self.directory, r["spec"]["replica"])
+            spec = exec_spec(service, list(argv), self.file, self.directory, r.spec["replica"])
             devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             try:
                 pid, report = enter.spawn(spec, stdio=(devnull, devnull, devnull))
@@ -60,7 +60,7 @@ class StackHooks:
             failure = enter.report(pid, report)
             _, status = os.waitpid(pid, 0)
             if failure is not None:
-                raise failure.to_error(r["spec"]["name"])
+                raise failure.to_error(r.spec["name"])
             code = code or os.waitstatus_to_exitcode(status)
         return code
 
@@ -124,7 +124,9 @@ def start_watch_daemon(file: str | None = None, directory: str | None = None, en
     deadline = time.monotonic() + 10
     while not (paths.root / "watch.pid").exists():        # return once it is watching
         if time.monotonic() > deadline:
-            raise SpecError("the watcher did not start", hint="see `envtool logs watch`")
+            from envtool.errors import RuntimeFailure
+
+            raise RuntimeFailure("the watcher did not start within 10 s", hint="see `envtool logs watch`")
         time.sleep(0.01)
 
 

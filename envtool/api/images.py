@@ -149,8 +149,8 @@ def gc() -> dict[str, int]:
     store = open_store()
     keep = set()
     for project in state.projects(store.root):
-        for rec in (state.load(state.Paths.for_project(store.root, project)).get("containers") or {}).values():
-            keep.add(rec.get("image"))
+        for rec in state.records(state.load(state.Paths.for_project(store.root, project))).values():
+            keep.add(rec.image)
     return store_gc(store, {k for k in keep if k})
 
 

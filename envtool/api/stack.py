@@ -23,12 +23,15 @@ def project_paths(project: str) -> Any:
 def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | None = None,
                   services: list[str] | None = None, locked: bool = False, notes: list[str] | None = None) -> Any:
     """Build what the services need and return the StackSpec (every replica)."""
-    from envtool.errors import ImageNotFound
+    from envtool.errors import UsageError
+    from envtool.spec.locate import nearest
 
     project = loaded.project
     for name, n in (scale or {}).items():
         if name not in project.services:
-            raise ImageNotFound(f"no service named {name!r}")
+            near = nearest(name, project.services)
+            raise UsageError(f"cannot scale {name!r}: no such service in {loaded.file}",
+                             hint=f'did you mean "{near}"?' if near else "envtool config lists the services")
         project.services[name].replicas = n
     if services:
         unknown = [s for s in services if s not in project.services]
@@ -184,7 +187,7 @@ def _check_bundle(bundle: str, rid: str, project: Any, directory: Path) -> None:
     errors = [SpecError(f"{bundle}: release {rid[:19]}: {format_path(path)}: {msg}", hint=hint)
               for path, msg, hint in run_checks(project, directory, release=True)]
     if errors:
-        errors[0].related = errors[1:]
+        errors[0].related = list(errors[1:])
         raise errors[0]
 
 
@@ -268,7 +271,7 @@ def _recorded_specs(paths: Any) -> list[Any]:
     from envtool.stack import state
     from envtool.stack.spec import container_from_json
 
-    return [container_from_json(r["spec"]) for r in (state.load(paths).get("containers") or {}).values()]
+    return [container_from_json(r.spec) for r in state.records(state.load(paths)).values()]
 
 
 def _stream(paths: Any, msg: dict[str, Any], on_event: Any) -> dict[str, Any]:
@@ -336,13 +339,13 @@ def ps(file: str | None = None, directory: str | None = None) -> list[dict[str, 
     if control.running(paths) and paths.socket.exists():
         return list(control.call(paths, {"op": "ps"}).get("containers", []))
     rows = []
-    for name, rec in sorted((state.load(paths).get("containers") or {}).items()):
-        live = state.alive(rec.get("pid"), rec.get("start_time"))
-        rows.append({"name": name, "service": rec.get("service"), "replica": rec["spec"]["replica"],
-                     "status": rec.get("status") if live else "exited", "health": None,
-                     "pid": rec.get("pid") if live else None, "ip": rec.get("address"), "ports": [],
-                     "uptime": None, "restarts": rec.get("restarts", 0), "exit_code": rec.get("exit_code"),
-                     "oom_killed": False, "image": rec.get("image"), "supervisor": "not running"})
+    for name, rec in sorted(state.records(state.load(paths)).items()):
+        live = state.alive(rec.pid, rec.start_time)
+        rows.append({"name": name, "service": rec.service, "replica": rec.spec["replica"],
+                     "status": str(rec.status) if live else "exited", "health": None,
+                     "pid": rec.pid if live else None, "ip": rec.address, "ports": [],
+                     "uptime": None, "restarts": rec.restarts, "exit_code": rec.exit_code,
+                     "oom_killed": False, "image": rec.image, "supervisor": "not running"})
     return rows
 
 
@@ -371,10 +374,9 @@ def log_files(file: str | None = None, directory: str | None = None, services: l
     from envtool.stack import state
 
     paths = project_paths(project_name(file, directory))
-    recorded = state.load(paths).get("containers") or {}
     out = []
-    for name, rec in sorted(recorded.items()):
-        if services and rec.get("service") not in services:
+    for name, rec in sorted(state.records(state.load(paths)).items()):
+        if services and rec.service not in services:
             continue
         out.append((name, paths.log(name)))
     watch_name, watch_path = watch_log(paths.root.name)
@@ -397,21 +399,20 @@ def exec_spec(service: str, argv: list[str], file: str | None = None, directory:
     from envtool.stack.spec import container_from_json
 
     name = project_name(file, directory)
-    recorded = state.load(project_paths(name)).get("containers") or {}
-    matches = [r for r in recorded.values() if r.get("service") == service]
+    matches = [r for r in state.records(state.load(project_paths(name))).values() if r.service == service]
     if not matches:
         from envtool.errors import RuntimeFailure
 
         raise RuntimeFailure(f"service {service!r} has no container", hint="run `envtool up` first")
-    rec = next((r for r in matches if r["spec"]["replica"] == replica), matches[0])
-    if not state.alive(rec.get("pid"), rec.get("start_time")):
+    rec = next((r for r in matches if r.spec["replica"] == replica), matches[0])
+    if not state.alive(rec.pid, rec.start_time) or rec.pid is None:
         from envtool.errors import RuntimeFailure
 
-        raise RuntimeFailure(f"container {rec['spec']['name']} is not running", hint="see `envtool ps`")
-    spec = container_from_json(rec["spec"])
+        raise RuntimeFailure(f"container {rec.spec['name']} is not running", hint="see `envtool ps`")
+    spec = container_from_json(rec.spec)
     env_map = dict(spec.env)
     env_map.update(parse_env(env or []))
     cg = detect().open(f"{state.cgroup_parent(open_store().root, name)}/{spec.name}")
-    return EnterSpec(rec["pid"], tuple(argv), tuple(env_map.items()), workdir or spec.workdir,
+    return EnterSpec(rec.pid, tuple(argv), tuple(env_map.items()), workdir or spec.workdir,
                      spec.user if user is None else user, frozenset(spec.capabilities),
                      tuple(cg.procs_files()), bpf_for(spec.capabilities, str(open_store().cache_dir / "seccomp")))

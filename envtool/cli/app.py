@@ -10,9 +10,24 @@ from envtool.cli.oneoff import execute, parse_fast
 from envtool.errors import EnvtoolError
 
 
+def wants_debug(args: list[str]) -> bool:
+    """--debug among the global options, before the command: `envtool exec web tool --debug`
+    passes --debug to the tool, and shows no tracebacks."""
+    takes_value = {"-f", "--file", "-C", "--directory", "-p", "--project-name"}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--debug":
+            return True
+        if arg == "--" or not arg.startswith("-"):
+            return False
+        i += 2 if arg in takes_value else 1
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    debug = wants_debug(args)
     try:
         fast = parse_fast(args)                    # `run` without typer: ~50 ms less per container
         if fast is not None:

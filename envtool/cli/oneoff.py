@@ -71,7 +71,7 @@ class RunArgs:
         and a missing COMMAND allowed); what is not given takes RunOptions' default."""
         from envtool.stack.convert import RunOptions
 
-        values = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        values: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
         image = values.pop("image")
         values["command"] = values.get("command") or []
         cli = {k: values.pop(k) for k in CLI_ONLY if k in values}
@@ -157,6 +157,7 @@ def execute(args: RunArgs) -> int:
     from envtool import api
     from envtool.cli import render
 
+    api.check_host()                                     # "needs root" before the (0700) store says no
     store = api.open_store()
     image = api.stored_image(store, args.image)          # no project, no build: the common case
     if image is None:

@@ -13,7 +13,7 @@ import typer.main
 # rendering is what other CLIs print and keeps every command well under 300 ms; envtool's own
 # output (tables, progress, coloured log prefixes) still uses rich, imported where it is drawn.
 typer.core.HAS_RICH = False
-typer.main.HAS_RICH = False  # type: ignore[attr-defined]
+typer.main.HAS_RICH = False
 
 app = typer.Typer(
     name="envtool",
@@ -29,7 +29,6 @@ app = typer.Typer(
 class Globals:
     file: str | None = None
     directory: str | None = None
-    debug: bool = False
 
 
 @app.callback()
@@ -39,13 +38,13 @@ def _globals(
     directory: str | None = typer.Option(None, "-C", "--directory", help="Project directory."),
     project: str | None = typer.Option(None, "-p", "--project-name", envvar="ENVTOOL_PROJECT",
                                        help="Act on this project's stack (e.g. one run from a bundle)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks (read by cli/app.py, which catches errors)."),
 ) -> None:
     import os
 
     if project:
         os.environ["ENVTOOL_PROJECT"] = project
-    ctx.obj = Globals(file, directory, debug)
+    ctx.obj = Globals(file, directory)
 
 
 def _register() -> None:

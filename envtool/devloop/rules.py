@@ -6,10 +6,11 @@ changed file followed by at most one restart, exec or rebuild: a rebuild superse
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from envtool._util.ignore import ignored
 
 SYNC_ACTIONS = ("sync", "sync+restart", "sync+exec")
 
@@ -42,34 +43,6 @@ class ServiceBatch:
 
     def empty(self) -> bool:
         return not (self.files or self.restart or self.exec or self.rebuild)
-
-
-def ignored(rel: str, patterns: Iterable[str]) -> bool:
-    """gitignore-style enough: `*.pyc`, `build/`, `/dist`, `docs/*.md` against the path and each part."""
-    parts = rel.split("/")
-    for raw in patterns:
-        p = raw.strip()
-        if not p or p.startswith("#"):
-            continue
-        anchored = p.startswith("/")
-        p = p.strip("/")
-        if anchored or "/" in p:
-            if fnmatch.fnmatch(rel, p) or rel.startswith(p + "/"):
-                return True
-        elif any(fnmatch.fnmatch(part, p) for part in parts):
-            return True
-    return False
-
-
-def read_ignore_files(project_dir: str) -> list[str]:
-    out: list[str] = []
-    for name in (".gitignore", ".envtoolignore"):
-        try:
-            with open(os.path.join(project_dir, name)) as f:
-                out += [line.rstrip("\n") for line in f]
-        except OSError:
-            continue
-    return out
 
 
 def match(rule: Rule, path: str, project_patterns: list[str], project_dir: str) -> str | None:

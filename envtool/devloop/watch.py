@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from envtool._util.ignore import read_patterns
 from envtool.devloop import rules as R
 from envtool.devloop.sync import sync_into
 from envtool.errors import EnvtoolError, HostError
@@ -36,10 +37,10 @@ class Watcher:
     hooks: Hooks
 
     def __post_init__(self) -> None:
-        self.patterns = R.read_ignore_files(self.project_dir)
+        self.patterns = read_patterns(self.project_dir)
 
     def roots(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for r in self.rules:
             root = r.path if os.path.isdir(r.path) else os.path.dirname(r.path)
             if not any(root == o or root.startswith(o.rstrip("/") + "/") for o in out):

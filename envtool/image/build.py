@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from envtool._util.atomic import write_atomic
 from envtool._util.digest import digest_hex
+from envtool._util.ignore import read_patterns
 from envtool._util.linux import DEFAULT_CAPABILITIES
 from envtool.errors import BuildError, ContainerError, ImageNotFound
 from envtool.image import layer as layers_mod
@@ -298,8 +299,8 @@ class Builder:
             raise BuildError(f"image {plan.name!r}: copy source {step.src!r} does not exist")
         owner = self._owner(state, step.chown) if step.chown else layers_mod.Owner()
         writer = layers_mod.LayerWriter(plan.epoch)
-        patterns = layers_mod.read_ignore(str(self.directory))
-        layers_mod.add_copy(writer, str(src), step.dst, owner, step.mode, patterns)
+        patterns = read_patterns(str(self.directory))
+        layers_mod.add_copy(writer, str(src), step.dst, owner, step.mode, patterns, base=str(self.directory))
         return self._write_layer(writer)
 
     def _owner(self, state: StepResult, chown: str) -> layers_mod.Owner:
@@ -333,7 +334,7 @@ class Builder:
         # SOURCE_DATE_EPOCH: tools that stamp dates (useradd's shadow entries, pip, gzip) use the
         # build's fixed epoch instead of today, so the step's layer is the same on any day
         env = {**state.config.env_dict(), **dict(plan.config.env), "SOURCE_DATE_EPOCH": str(plan.epoch)}
-        mounts = ()
+        mounts: tuple[BindMount, ...] = ()
         if os.path.isfile(HOST_CA) and os.environ.get("ENVTOOL_BUILD_CA", "1") != "0":
             # steps that fetch over TLS trust what the host trusts (proxies that re-sign TLS);
             # the bundle is bound, not copied, and its mountpoint is removed before the diff
@@ -450,7 +451,7 @@ def pinned_pip_command(pins: list[dict[str, str]]) -> str:
 
 
 def _pump_lines(fd: int, on_line: Callable[[str], None]) -> list[str]:
-    buf, tail = b"", []
+    buf, tail = b"", list[str]()
     while True:
         select.select([fd], [], [])
         chunk = os.read(fd, 65536)

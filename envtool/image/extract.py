@@ -65,7 +65,7 @@ def extract_layer(blob: IO[bytes], staging: Path, layer: Any) -> ExtractReport:
     """Unpack one layer blob into staging/rootfs, verifying blob digest and diff_id."""
     raw = _Hashing(blob)
     compressed = layer.media_type.endswith("gzip")
-    inner: Any = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[arg-type]
+    inner: Any = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[call-overload]
     plain = _Hashing(inner) if compressed else raw
     rootfs = staging / "rootfs"
     rootfs.mkdir(mode=0o755)

@@ -6,14 +6,15 @@ Layers are stored uncompressed: the blob digest is the diff_id, independent of a
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import os
 import stat
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
+
+from envtool._util.ignore import ignored
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -86,7 +87,7 @@ class LayerWriter:
         self.entries[wh] = (ti, None)
 
     def write(self, out: IO[bytes]) -> None:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for name in sorted(self.entries, key=_sort_key):
                 ti, source = self.entries[name]
                 if source is not None:
@@ -112,42 +113,29 @@ def _xattrs(path: str) -> dict[str, str]:
 
 
 # ---- copy layers -------------------------------------------------------------------------------
-ALWAYS_IGNORED = ["envtool.lock", "envtool.releases.toml", ".git"]   # `copy = [{ src = "." }]` must not
-                                                                        # take in what locking writes
+def walk_sorted(src: str, patterns: list[str], base: str | None = None) -> Iterator[tuple[str, str]]:
+    """(path relative to src, absolute path) for everything under src, sorted, minus what the
+    patterns ignore (_util/ignore.py) — matched against the path relative to `base` (the project
+    directory the patterns belong to), or to src."""
+    prefix = os.path.relpath(src, base) if base else ""
+    prefix = "" if prefix == "." else prefix
 
+    def skip(rel: str) -> bool:
+        return bool(patterns) and ignored(os.path.join(prefix, rel) if prefix else rel, patterns)
 
-def read_ignore(directory: str) -> list[str]:
-    path = os.path.join(directory, ".envtoolignore")
-    try:
-        with open(path) as f:
-            return ALWAYS_IGNORED + [line.strip() for line in f if line.strip() and not line.startswith("#")]
-    except OSError:
-        return list(ALWAYS_IGNORED)
-
-
-def ignored(rel: str, patterns: Iterable[str]) -> bool:
-    base = rel.rsplit("/", 1)[-1]
-    for p in patterns:
-        pat = p.rstrip("/").lstrip("/")
-        if fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(base, pat) or rel.startswith(pat + "/"):
-            return True
-    return False
-
-
-def walk_sorted(src: str, patterns: list[str]) -> Iterator[tuple[str, str]]:
-    """(relative path, absolute path) for everything under src, sorted, minus ignored paths."""
     for dirpath, dirnames, filenames in os.walk(src):
         rel_dir = os.path.relpath(dirpath, src)
         rel_dir = "" if rel_dir == "." else rel_dir
-        dirnames[:] = sorted(d for d in dirnames if not ignored(os.path.join(rel_dir, d), patterns))
+        dirnames[:] = sorted(d for d in dirnames if not skip(os.path.join(rel_dir, d)))
         for name in sorted(dirnames + filenames):
             rel = os.path.join(rel_dir, name)
-            if name in filenames and ignored(rel, patterns):
+            if name in filenames and skip(rel):
                 continue
             yield rel, os.path.join(dirpath, name)
 
 
-def add_copy(w: LayerWriter, src: str, dst: str, owner: Owner, mode: int | None, patterns: list[str]) -> None:
+def add_copy(w: LayerWriter, src: str, dst: str, owner: Owner, mode: int | None, patterns: list[str],
+             base: str | None = None) -> None:
     """`copy = [{src, dst}]`: a directory's contents go under dst; a file goes to dst (or into dst/
     when dst ends with '/')."""
     dst = dst.rstrip("/") if dst != "/" else ""
@@ -156,7 +144,7 @@ def add_copy(w: LayerWriter, src: str, dst: str, owner: Owner, mode: int | None,
         w.add_dir("/".join(parts[:i]), owner=Owner() if i < len(parts) else owner)
     if os.path.isdir(src):
         links: dict[tuple[int, int], str] = {}
-        for rel, full in walk_sorted(src, patterns):
+        for rel, full in walk_sorted(src, patterns, base):
             w.add_path("/".join(parts + rel.split(os.sep)), full, owner, mode, links)
     else:
         w.add_path("/".join(parts), src, owner, mode)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from envtool._util.digest import canonical_json, sha256_bytes
+from envtool._util.digest import canonical_json
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -90,7 +90,3 @@ def manifest_document(config: Descriptor, layers: list[Descriptor],
     if annotations:
         doc["annotations"] = dict(sorted(annotations.items()))
     return canonical_json(doc)
-
-
-def descriptor_for(media_type: str, data: bytes, annotations: dict[str, str] | None = None) -> Descriptor:
-    return Descriptor(media_type, sha256_bytes(data), len(data), annotations or {})

@@ -29,7 +29,7 @@ def lock_entry(name: str, recipe: Any, result: BuildResult) -> LockedImage:
     return LockedImage(digest=image.manifest_digest, config=image.config_digest,
                        layers=[layer.digest for layer in image.layers], source=recipe.from_, base=result.base,
                        recipe=recipe_digest(recipe),
-                       packages=[LockedPackage(**p) for p in result.packages], pip=pip, copy=copies)
+                       packages=[LockedPackage(**p) for p in result.packages], pip=pip, copy_=copies)
 
 
 def resolve(project: Any, directory: Path, store: Store, names: list[str] | None, existing: Lock | None,

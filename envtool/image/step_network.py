@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from envtool._util.names import interface_name
+from envtool.errors import HostError
 from envtool.network import ipam, nft
 from envtool.network.netlink import Netlink
 from envtool.runtime.namespaces import fd_path, new_netns
@@ -49,10 +50,13 @@ def step_network() -> Iterator[StepNetwork]:
             inner.close()
         yield StepNetwork(fd_path(fd), upstream_resolv_conf())
     finally:
+        for link in (veth, bridge):        # the veth may already be gone with its namespace
+            try:
+                host.delete_link(link)
+            except HostError:
+                pass
         if fd >= 0:
             os.close(fd)
-        host.delete_link(veth)
-        host.delete_link(bridge)
         if made_table:
             nft.remove(key, bridge)
         host.close()

@@ -77,6 +77,12 @@ class Store:
             _private_dir(self.root)
             for d in (self.blobs, self.layers_dir, self.containers_dir, self.cache_dir, self.tmp_dir):
                 d.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            from envtool.errors import HostError
+
+            raise HostError(f"envtool needs root to use the store {self.root} (it is private to root)",
+                            hint="run it as root (sudo envtool ...), or set ENVTOOL_ROOT to a directory of "
+                                 "your own") from None
         except OSError as e:
             raise StoreError(f"cannot create {e.filename or self.root}: {(e.strerror or str(e)).lower()}",
                              hint="run as root, or set ENVTOOL_ROOT to a writable directory") from None

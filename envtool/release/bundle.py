@@ -128,7 +128,7 @@ def write(release: Release, store: Store, output: Path, compress: bool = True, r
         with open(tmp, "wb") as raw:
             out: IO[bytes] = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=1) \
                 if compress else raw   # type: ignore[assignment]
-            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 _entry(tar, "release.json", canonical_json(release.document))
                 _entry(tar, "stack.json", release.stack_bytes)
                 _entry(tar, "envtool.lock", release.lock)
@@ -161,7 +161,7 @@ def read(path: Path, store: Store) -> Release:
     parts: dict[str, bytes] = {}
     blobs: set[str] = set()
     try:
-        with tarfile.open(path, mode="r|*") as tar:  # type: ignore[call-overload]
+        with tarfile.open(path, mode="r|*") as tar:
             for member in tar:
                 name = member.name.removeprefix("./")
                 m = _BLOB.match(name)

@@ -172,7 +172,7 @@ class Converter:
         for key, target in (("mem_limit", "memory"), ("cpus", "cpus"), ("pids_limit", "pids")):
             if svc.get(key) is not None:
                 limits[target] = svc[key]
-        res = {}
+        res: dict[str, Any] = {}
         if limits.get("memory"):
             res["memory"] = str(limits["memory"]).upper().rstrip("B") or "0"
         if limits.get("cpus"):

@@ -76,9 +76,11 @@ def receive(fd: int, timeout: float = SETUP_TIMEOUT) -> ChildFailed | None:
     kills it; a single-threaded supervisor must never wait for ever."""
     chunks = []
     deadline = time.monotonic() + timeout
+    poller = select.poll()            # not select(): a busy supervisor's fds go past FD_SETSIZE
+    poller.register(fd, select.POLLIN)
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not poller.poll(left * 1000):
             return ChildFailed("setup", f"did not finish setting up within {timeout:g} s", errno.ETIMEDOUT)
         try:
             chunk = os.read(fd, 65536)

@@ -156,16 +156,23 @@ def apply_setup(ops: list[SetupOp], sc: Syscalls) -> None:
             elif isinstance(op, Bind):
                 _apply_bind(op, sc, root_fd)
             elif isinstance(op, Device):
-                _in_parent(sc, root_fd, op.path,
-                           lambda fd, name, op=op: sc.mknod_in(fd, name, stat.S_IFCHR | op.mode,
-                                                               os.makedev(op.major, op.minor)))
+                _make_device(op, sc, root_fd)
             elif isinstance(op, Symlink):
-                _in_parent(sc, root_fd, op.path, lambda fd, name, op=op: sc.symlink_in(fd, op.target, name))
+                _make_symlink(op, sc, root_fd)
             elif isinstance(op, RemountRootReadOnly):
                 sc.mount(None, op.rootfs, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV | MS_REC)
     finally:
         if root_fd >= 0:
             sc.close(root_fd)
+
+
+def _make_device(dev: Device, sc: Syscalls, root_fd: int) -> None:
+    _in_parent(sc, root_fd, dev.path,
+               lambda fd, name: sc.mknod_in(fd, name, stat.S_IFCHR | dev.mode, os.makedev(dev.major, dev.minor)))
+
+
+def _make_symlink(link: Symlink, sc: Syscalls, root_fd: int) -> None:
+    _in_parent(sc, root_fd, link.path, lambda fd, name: sc.symlink_in(fd, link.target, name))
 
 
 def _in_parent(sc: Syscalls, root_fd: int, path: str, fn: Callable[[int, str], None]) -> None:

@@ -80,7 +80,7 @@ def read(path: FsPath) -> str:
     except UnicodeDecodeError as e:
         raise SpecError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
-        raise SpecError(f"cannot read {path}: {e.strerror.lower()}") from None
+        raise SpecError(f"cannot read {path}: {(e.strerror or str(e)).lower()}") from None
 
 
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -234,5 +234,5 @@ def run_checks(project: Project, directory: FsPath, src: Source) -> None:
 def raise_all(errors: list[SpecError]) -> None:
     if errors:
         first = errors[0]
-        first.related = errors[1:]
+        first.related = list(errors[1:])
         raise first

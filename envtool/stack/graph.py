@@ -26,6 +26,3 @@ def levels(deps: Mapping[str, Mapping[str, object]]) -> list[list[str]]:
 def order(deps: Mapping[str, Mapping[str, object]]) -> list[str]:
     return [n for level in levels(deps) for n in level]
 
-
-def reverse_order(deps: Mapping[str, Mapping[str, object]]) -> list[str]:
-    return list(reversed(order(deps)))

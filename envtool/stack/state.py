@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,55 @@ class Paths:
 
     def log(self, container: str) -> Path:
         return self.logs / f"{container}.log"
+
+
+class Status(StrEnum):
+    """A container's status, as `ps` shows it (a str: JSON and comparisons with text just work)."""
+    CREATED = "created"            # planned, never started
+    CREATING = "creating"          # forked, setting itself up
+    STARTING = "starting"          # running, its healthcheck not yet passed
+    RUNNING = "running"            # running, no healthcheck
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    RESTARTING = "restarting"      # exited, its restart policy will start it again
+    EXITED = "exited"
+    STOPPED = "stopped"            # by stop, down or a recreate
+    FAILED = "failed"              # could not be started
+
+
+RUNNING = frozenset({Status.STARTING, Status.RUNNING, Status.HEALTHY, Status.UNHEALTHY})
+
+
+@dataclass
+class ContainerRecord:
+    """One container as state.json records it: what a new supervisor re-adopts and what `ps`,
+    `exec` and the watcher read when the supervisor is not asked."""
+    spec: dict[str, Any]            # stack.spec.ContainerSpec as JSON
+    status: Status = Status.CREATED
+    pid: int | None = None
+    start_time: int | None = None   # of PID 1, in clock ticks (pid reuse guard)
+    hash: str = ""
+    image: str = ""
+    service: str = ""
+    address: str = ""
+    restarts: int = 0
+    exit_code: int | None = None
+    started_wall: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ContainerRecord:
+        known = {f.name for f in fields(cls)}
+        rec = cls(**{k: v for k, v in d.items() if k in known})
+        rec.status = Status(rec.status) if rec.status in Status._value2member_map_ else Status.EXITED
+        return rec
+
+
+def records(data: dict[str, Any]) -> dict[str, ContainerRecord]:
+    """The containers of a loaded state document, typed."""
+    return {name: ContainerRecord.from_json(r) for name, r in (data.get("containers") or {}).items()}
 
 
 def load(paths: Paths) -> dict[str, Any]:

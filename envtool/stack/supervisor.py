@@ -1,29 +1,31 @@
-"""The per-project supervisor: one single-threaded event loop (selectors + pidfds + timers) that
-owns the stack's containers, network, DNS and control socket.
+"""The per-project supervisor: it owns the stack's containers, network, DNS and control socket, and
+wires the rooms that do the work:
+
+- loop.py            the event loop (readable fds and pidfds, timers, signals);
+- control_server.py  the control socket (requests from the CLI: apply, ps, stop/start/restart, down);
+- plan.py            what `apply` changes (plan_up) and when the next level may start (level_verdict);
+- health.py          healthcheck state and the prober that runs checks inside containers;
+- restart.py         restart policies and back-off;
+- state.py           state.json (typed records), written before anything is created;
+- network.py         the bridge, veths, published ports; network/dns.py the service names.
 
 It starts containers in depends_on order (waiting for healthy / completed), runs healthchecks,
-applies restart policies with back-off, rotates logs and records every resource in state.json
-before creating it.  Containers write their output straight to log files, so they outlive a
-killed supervisor; a new one re-adopts them from state.json (pid + start time).
+applies restart policies with back-off and rotates logs.  Containers write their output straight to
+log files, so they outlive a killed supervisor; a new one re-adopts them from state.json (pid + start
+time) and from then on treats them as it treats its own.
 """
 
 from __future__ import annotations
 
 import functools
-import heapq
-import itertools
-import json
 import os
-import selectors
 import shutil
 import signal
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from envtool._util.unix_socket import addressable
 from envtool.errors import EnvtoolError
 from envtool.image.store import Store
 from envtool.network import nft
@@ -32,17 +34,20 @@ from envtool.runtime import enter, launcher
 from envtool.runtime.cgroups import detect
 from envtool.runtime.namespaces import fd_path
 from envtool.stack import restart, state
+from envtool.stack.control_server import ControlServer, close, reply, send
 from envtool.stack.convert import service_config
 from envtool.stack.graph import levels
-from envtool.stack.health import HealthState
+from envtool.stack.health import HealthState, Prober
+from envtool.stack.loop import EventLoop
 from envtool.stack.network import ProjectNetwork
-from envtool.stack.plan import plan_up
+from envtool.stack.plan import Member, level_verdict, plan_up
 from envtool.stack.spec import ContainerSpec, StackSpec, container_from_json, stack_from_json, to_json
+from envtool.stack.state import RUNNING, ContainerRecord, Status
 
 LOG_MAX = 10 * 1024 * 1024
 STARTING_PROBE = 0.1           # seconds between healthchecks until the first success
-RUNNING = ("starting", "running", "healthy", "unhealthy")
-IDLE_EXIT = 60.0                 # seconds without containers before an idle supervisor exits
+IDLE_EXIT = 60.0               # seconds without containers before an idle supervisor exits
+PROBING = (Status.STARTING, Status.HEALTHY, Status.UNHEALTHY)
 
 
 def _summary(actions: list[Any]) -> str:
@@ -65,7 +70,7 @@ def _spec_json(spec: ContainerSpec) -> Any:
 class Managed:
     spec: ContainerSpec
     container: launcher.Container | None = None
-    status: str = "created"
+    status: Status = Status.CREATED
     address: str = ""
     exit_code: int | None = None
     oom_killed: bool = False
@@ -76,18 +81,24 @@ class Managed:
     error: str = ""                                       # why it could not be started
     start_time: int | None = None                         # of PID 1, in clock ticks (pid reuse guard)
     health: HealthState | None = None
-    probe: tuple[int, int, int, float] | None = None     # pid, pidfd, report fd, deadline
+    adopted: bool = False              # started by an earlier supervisor: not our child, its status is lost
 
     def row(self) -> dict[str, Any]:
         c = self.container
         return {"name": self.spec.name, "service": self.spec.service, "replica": self.spec.replica,
-                "status": self.status, "health": self.health.status if self.health else None,
+                "status": str(self.status), "health": self.health.status if self.health else None,
                 "pid": c.pid if c and self.status in RUNNING else None, "ip": self.address,
                 "ports": [f"{p.host_ip or '0.0.0.0'}:{p.published}->{p.target}/{p.protocol}"
                           for p in self.spec.ports if p.published],
                 "uptime": round(time.time() - self.started_wall, 1) if self.status in RUNNING else None,
                 "restarts": self.restarts, "exit_code": self.exit_code, "oom_killed": self.oom_killed,
                 "image": self.spec.image}
+
+    def record(self) -> ContainerRecord:
+        alive = self.container is not None and self.status in RUNNING
+        return ContainerRecord(_spec_json(self.spec), self.status, self.container.pid if self.container else None,
+                               self.start_time if alive else None, self.spec.hash, self.spec.image,
+                               self.spec.service, self.address, self.restarts, self.exit_code, self.started_wall)
 
 
 @dataclass
@@ -107,9 +118,8 @@ class Supervisor:
         self.host_key = state.host_key(self.store.root, project)    # names its bridge, veths, nft table
         self.paths = state.Paths.for_project(self.store.root, project)
         self.paths.logs.mkdir(exist_ok=True)     # the root exists: the lock is in it
-        self.sel = selectors.DefaultSelector()
-        self.timers: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
+        self.loop = EventLoop()
+        self.prober = Prober(self.loop, self._on_probe)
         self.managed: dict[str, Managed] = {}
         self.stack: StackSpec | None = None
         self.net: ProjectNetwork | None = None
@@ -117,34 +127,19 @@ class Supervisor:
         self.job: Job | None = None
         self.cgroups = detect()
         self.init_path: str | None = None
-        self.exit_requested = False
         self.data = state.load(self.paths) or {"project": project, "containers": {}}
 
-    # ---- event loop ---------------------------------------------------------------------------
+    # ---- life -----------------------------------------------------------------------------------
     def serve(self) -> None:
         """Run until `down` or idleness; the caller holds the project's lock (see `take_lock`)."""
         self.data["supervisor_pid"] = os.getpid()
-        self._listen()
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wake_w)
-        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(s, lambda n, f: None)
-        self.sel.register(wake_r, selectors.EVENT_READ, self._on_signal)
+        ControlServer(self.paths.socket, self.loop, self._handle).listen()
+        self.loop.on_signals((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), lambda: self._down(False))
         self._adopt()
-        self._every(10.0, self._rotate_logs)
+        self.loop.every(10.0, self._rotate_logs)
         self.idle_since = time.monotonic()
-        self._every(5.0, self._exit_if_idle)
-        while not self.exit_requested:
-            timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
-            for key, _ in self.sel.select(timeout):
-                try:
-                    key.data(key.fileobj)
-                except Exception as e:  # noqa: BLE001 - one failed event must not take the stack down
-                    self._fail_job(e)
-            now = time.monotonic()
-            while self.timers and self.timers[0][0] <= now:
-                _, _, fn = heapq.heappop(self.timers)
-                fn()
+        self.loop.every(5.0, self._exit_if_idle)
+        self.loop.run(self._fail_job)
         self._log("exit")
 
     def _exit_if_idle(self) -> None:
@@ -156,7 +151,7 @@ class Supervisor:
             self._log("nothing to supervise: exit")
             for p in (self.paths.socket, self.paths.lock):     # no socket left that refuses to answer
                 p.unlink(missing_ok=True)
-            self.exit_requested = True
+            self.loop.stop()
 
     def _fail_job(self, e: Exception) -> None:
         """Log the failure and answer the `up` waiting for the current job, if any."""
@@ -169,105 +164,28 @@ class Supervisor:
         if job and not job.done:
             job.done = True
             err = e.to_dict() if isinstance(e, EnvtoolError) else {"code": "internal", "message": str(e)}
-            self._reply(job.client, {"ok": False, "error": err})
-            self._close(job.client)
-
-    def _on_signal(self, fd: int) -> None:
-        try:
-            os.read(fd, 64)
-        except BlockingIOError:
-            return
-        self._down(remove_volumes=False)
-
-    def _at(self, delay: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq), fn))
-
-    def _every(self, period: float, fn: Callable[[], None]) -> None:
-        def tick() -> None:
-            fn()
-            self._at(period, tick)
-        self._at(period, tick)
+            reply(job.client, {"ok": False, "error": err})
+            close(job.client)
 
     def _log(self, text: str) -> None:
         now = time.time()
         print(f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d} {text}", flush=True)
 
     def _save(self) -> None:
-        self.data["containers"] = {
-            n: {"spec": _spec_json(m.spec), "pid": m.container.pid if m.container else None,
-                "start_time": m.start_time if m.container and m.status in RUNNING else None,
-                "status": m.status, "hash": m.spec.hash, "image": m.spec.image, "service": m.spec.service,
-                "address": m.address, "restarts": m.restarts, "exit_code": m.exit_code,
-                "started_wall": m.started_wall}
-            for n, m in self.managed.items()}
+        self.data["containers"] = {n: m.record().to_json() for n, m in self.managed.items()}
         if self.net:
             self.data["subnet"] = str(self.net.subnet)
             self.data["bridge"] = self.net.bridge
             self.data["leases"] = self.net.leases
         state.save(self.paths, self.data)
 
-    # ---- control socket -----------------------------------------------------------------------
-    def _listen(self) -> None:
-        try:
-            os.unlink(self.paths.socket)
-        except FileNotFoundError:
-            pass
-        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        staged = self.paths.socket.with_name(f".{self.paths.socket.name}.{os.getpid()}")
-        staged.unlink(missing_ok=True)          # left by a killed supervisor of the same pid
-        old = os.umask(0o077)            # root only: the socket controls containers
-        try:
-            with addressable(staged) as address:
-                srv.bind(address)
-        finally:
-            os.umask(old)
-        srv.listen(16)
-        os.rename(staged, self.paths.socket)   # it appears listening: a client never sees it refuse
-        srv.setblocking(False)
-        self.sel.register(srv, selectors.EVENT_READ, self._accept)
-
-    def _accept(self, srv: socket.socket) -> None:
-        try:
-            conn, _ = srv.accept()
-        except BlockingIOError:
-            return
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        uid = int.from_bytes(creds[4:8], "little")
-        if uid != 0:
-            conn.close()
-            return
-        conn.setblocking(True)
-        conn.settimeout(5)
-        try:
-            line = conn.makefile("rb").readline()
-            request = json.loads(line)
-        except (OSError, ValueError):
-            conn.close()
-            return
-        conn.settimeout(None)
-        try:
-            self._handle(conn, request)
-        except EnvtoolError as e:
-            self._reply(conn, {"ok": False, "error": e.to_dict()})
-            conn.close()
-
-    def _send(self, conn: socket.socket | None, msg: dict[str, Any]) -> None:
-        if conn is None:
-            return
-        try:
-            conn.sendall((json.dumps(msg) + "\n").encode())
-        except OSError:
-            pass
-
-    def _reply(self, conn: socket.socket | None, msg: dict[str, Any]) -> None:
-        self._send(conn, {"done": True, **msg})
-
+    # ---- requests -------------------------------------------------------------------------------
     def _handle(self, conn: socket.socket, req: dict[str, Any]) -> None:
         op = req.get("op")
         if op == "ps":
-            self._reply(conn, {"ok": True, "containers": [m.row() for m in self._ordered()],
-                               "subnet": str(self.net.subnet) if self.net else None})
-            conn.close()
+            reply(conn, {"ok": True, "containers": [m.row() for m in self._ordered()],
+                         "subnet": str(self.net.subnet) if self.net else None})
+            close(conn)
         elif op == "apply":
             self._apply(stack_from_json(req["stack"]), conn)
         elif op == "down":
@@ -275,18 +193,20 @@ class Supervisor:
         elif op in ("stop", "start", "restart"):
             self._control(op, req.get("services") or [], conn)
         else:
-            self._reply(conn, {"ok": False, "error": {"code": "usage", "message": f"unknown op {op!r}"}})
-            conn.close()
+            reply(conn, {"ok": False, "error": {"code": "usage", "message": f"unknown op {op!r}"}})
+            close(conn)
 
     def _ordered(self) -> list[Managed]:
         return sorted(self.managed.values(), key=lambda m: (m.spec.service, m.spec.replica))
 
-    # ---- network ------------------------------------------------------------------------------
-    def _ensure_network(self, stack: StackSpec) -> None:
+    # ---- network --------------------------------------------------------------------------------
+    def _network_up(self, pinned: str | None = None) -> ProjectNetwork:
+        """The bridge and the DNS server: chosen and recorded before they are created, or taken
+        again as state.json recorded them (a re-adopting supervisor)."""
         if self.net is None:
             others = [s for p in state.projects(self.store.root) if p != self.project
                       for s in [state.load(state.Paths.for_project(self.store.root, p)).get("subnet")] if s]
-            self.net = ProjectNetwork.choose(self.host_key, stack.subnet, self.data.get("subnet"), others)
+            self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others)
             self.net.leases.update(self.data.get("leases") or {})
             self.data["subnet"], self.data["bridge"] = str(self.net.subnet), self.net.bridge
             self.data["nft_table"] = nft.table_name(self.host_key)
@@ -295,11 +215,15 @@ class Supervisor:
         if self.dns is None:
             self.dns = DnsServer(self.net.gateway, self._lookup, clients=str(self.net.subnet))
             for s in self.dns.fileno_list():
-                self.sel.register(s, selectors.EVENT_READ, self.dns.handle)
-        rules = [nft.PortRule(p.host_ip, p.published, p.protocol, self.net.allocator.allocate(c.name), p.target)
+                self.loop.watch(s, self.dns.handle)
+        return self.net
+
+    def _publish(self, stack: StackSpec) -> None:
+        net = self._network_up(stack.subnet)
+        rules = [nft.PortRule(p.host_ip, p.published, p.protocol, net.allocator.allocate(c.name), p.target)
                  for c in stack.containers for p in c.ports if p.published]
-        self.net.reserve_ports(rules)
-        self.net.apply_ports(rules)
+        net.reserve_ports(rules)
+        net.apply_ports(rules)
 
     def _lookup(self, name: str) -> list[str] | None:
         suffix = f".{self.project}"
@@ -309,11 +233,11 @@ class Supervisor:
             m.spec.service == name or m.spec.name == name or f"{m.spec.service}-{m.spec.replica}" == name)]
         return hits or None
 
-    # ---- apply (up) ---------------------------------------------------------------------------
+    # ---- apply (up) -----------------------------------------------------------------------------
     def _apply(self, stack: StackSpec, conn: socket.socket) -> None:
         if self.job and not self.job.done:
-            self._reply(conn, {"ok": False, "error": {"code": "busy", "message": "another up is in progress"}})
-            conn.close()
+            reply(conn, {"ok": False, "error": {"code": "busy", "message": "another up is in progress"}})
+            close(conn)
             return
         self.stack = stack
         self.data["env"] = stack.env
@@ -328,16 +252,14 @@ class Supervisor:
         wanted = {c.name: c for c in stack.containers}
         for a in actions:
             if a.kind in ("remove", "recreate"):
-                self._send(conn, {"event": "action", "text": a.describe()})
+                send(conn, {"event": "action", "text": a.describe()})
                 self._remove_container(a.container)
-        self._ensure_network(stack)
+        self._publish(stack)
         for a in actions:
-            if a.kind == "keep":
+            if a.kind in ("keep", "start"):
                 self.managed[a.container].spec = wanted[a.container]
             elif a.kind in ("create", "recreate"):
                 self.managed[a.container] = Managed(wanted[a.container])
-            elif a.kind == "start":
-                self.managed[a.container].spec = wanted[a.container]
         deps = stack.dependencies()
         needs: dict[str, set[str]] = {}
         for d in deps.values():
@@ -353,59 +275,38 @@ class Supervisor:
             return
         while True:
             if job.index >= 0:
-                verdict = self._level_verdict(job.levels[job.index], job.needs)
+                verdict = level_verdict(job.levels[job.index], self._members(), job.needs)
                 if verdict is None:
                     return                          # still waiting
                 if verdict:                          # a failure message
                     job.done = True
-                    self._reply(job.client, {"ok": False, "error": {"code": "dependency-failed",
-                                                                    "message": verdict}})
-                    self._close(job.client)
+                    reply(job.client, {"ok": False, "error": {"code": "dependency-failed", "message": verdict}})
+                    close(job.client)
                     return
             job.index += 1
             if job.index >= len(job.levels):
                 job.done = True
-                self._reply(job.client, {"ok": True, "containers": [m.row() for m in self._ordered()]})
-                self._close(job.client)
+                reply(job.client, {"ok": True, "containers": [m.row() for m in self._ordered()]})
+                close(job.client)
                 return
             level = set(job.levels[job.index])
             self._start_many([m for m in self._ordered() if m.spec.service in level and m.status not in RUNNING])
 
-    def _level_verdict(self, services: list[str], needs: dict[str, set[str]]) -> str | None:
-        """None while waiting, "" when the level is done, else why it failed."""
-        for service in services:
-            members = [m for m in self.managed.values() if m.spec.service == service]
-            conds = needs.get(service, {"started"})
-            for m in members:
-                if m.status == "failed":
-                    return f"service {service!r} could not be started: {m.error}"
-                if "completed" in conds:
-                    if m.status == "exited" and m.exit_code not in (0, None):
-                        return (f"service {service!r} did not complete successfully "
-                                f"(exit code {m.exit_code}); services depending on it were not started")
-                    if m.status != "exited":
-                        return None
-                if "healthy" in conds:
-                    if m.status == "unhealthy" or (m.status == "exited" and not self._will_restart(m)):
-                        detail = f": {m.health.last_output.strip()[:200]}" if m.health and m.health.last_output else ""
-                        return (f"service {service!r} never became healthy (status {m.status}){detail}; "
-                                "services depending on it were not started")
-                    if m.status != "healthy":
-                        return None
-                if conds == {"started"} and m.status not in RUNNING and m.status != "exited":
-                    return None
-        return ""
+    def _members(self) -> list[Member]:
+        return [Member(m.spec.service, m.status, m.exit_code, m.error,
+                       m.health.last_output if m.health else "", self._will_restart(m))
+                for m in self.managed.values()]
 
     def _will_restart(self, m: Managed) -> bool:
         return restart.should_restart(m.spec.restart, m.exit_code or 0, m.stopped_by_user)
 
-    # ---- containers ---------------------------------------------------------------------------
+    # ---- containers -----------------------------------------------------------------------------
     def _start_many(self, members: list[Managed]) -> None:
         """Fork every member's container first, then wait for each: their setups (and the
         kernel's cgroup moves, 5-20 ms each on cgroup v1) overlap instead of adding up."""
         for m in members:
             m.stopped_by_user = False
-            m.status = "creating"
+            m.status = Status.CREATING
         self._save()                                     # the whole batch is recorded before any of it exists
         spawned = [(m, self._spawn(m)) for m in members]
         for m, pending in spawned:
@@ -449,18 +350,25 @@ class Supervisor:
         finally:
             for fd in fds:
                 os.close(fd)
+        m.adopted = False
         m.started_mono, m.started_wall = time.monotonic(), time.time()
         m.start_time = state.proc_start_time(m.container.pid)
         m.exit_code = None
-        m.status = "starting" if spec.health else "running"
         m.health = HealthState(spec.health.retries, spec.health.start_period) if spec.health else None
-        self.sel.register(m.container.pidfd, selectors.EVENT_READ, lambda fd, m=m: self._on_exit(m))
-        if spec.health:
-            self._at(min(spec.health.interval, STARTING_PROBE / 2), lambda m=m, c=m.container: self._probe(m, c))
+        self._running(m, Status.STARTING if spec.health else Status.RUNNING, first_probe=STARTING_PROBE / 2)
         self._log(f"{spec.name}: started pid {m.container.pid} at {m.address}")
 
+    def _running(self, m: Managed, status: Status, first_probe: float) -> None:
+        """From here on the container is watched the same way, started now or re-adopted."""
+        c = m.container
+        assert c is not None
+        m.status = status
+        self.loop.watch(c.pidfd, lambda fd: self._on_exit(m))
+        if m.spec.health:
+            self.loop.at(min(m.spec.health.interval, first_probe), lambda: self._probe(m, c))
+
     def _start_failed(self, m: Managed, e: EnvtoolError) -> None:
-        m.status, m.exit_code, m.error = "failed", 127, e.message + (f" (hint: {e.hint})" if e.hint else "")
+        m.status, m.exit_code, m.error = Status.FAILED, 127, e.message + (f" (hint: {e.hint})" if e.hint else "")
         self._write_log(m.spec.name, f"[envtool] {e}")
         self._log(f"{m.spec.name}: {e}")
         self._save()
@@ -485,104 +393,59 @@ class Supervisor:
     def _on_exit(self, m: Managed) -> None:
         c = m.container
         assert c is not None
-        self.sel.unregister(c.pidfd)
-        info = launcher.reap(c)
+        self.loop.unwatch(c.pidfd)
+        if m.adopted:                       # not our child: its exit status went to init
+            c.exit = launcher.ExitInfo(code=1)
+            info, ran = None, 0.0
+        else:
+            info, ran = launcher.reap(c), time.monotonic() - m.started_mono
         launcher.cleanup(c, remove_state=False)
         self._cancel_probe(m)
         m.exit_code = info.code if info else None
         m.oom_killed = bool(info and info.oom_killed)
-        ran = time.monotonic() - m.started_mono
         if m.oom_killed:
             self._write_log(m.spec.name, f"[envtool] {m.spec.name} was OOM-killed")
         if self.net:
             self.net.detach(m.spec.name)
-        if self._will_restart(m) and not self.exit_requested:
+        if self._will_restart(m) and not self.loop.stopping:
             delay = restart.backoff(m.restarts, ran)
-            m.status = "restarting"
+            m.status = Status.RESTARTING
             m.restarts += 1
             self._log(f"{m.spec.name}: exited {m.exit_code}, restarting in {delay:.1f}s")
-            self._at(delay, lambda m=m: self._restart_due(m))
+            self.loop.at(delay, lambda: self._restart_due(m))
         else:
-            m.status = "exited"
+            m.status = Status.EXITED
             self._log(f"{m.spec.name}: exited {m.exit_code}")
         self._save()
         self._advance()
 
     def _restart_due(self, m: Managed) -> None:
-        if m.status == "restarting" and self.managed.get(m.spec.name) is m:
+        if m.status == Status.RESTARTING and self.managed.get(m.spec.name) is m:
             self._start_many([m])
 
-    # ---- healthchecks -------------------------------------------------------------------------
+    # ---- healthchecks ---------------------------------------------------------------------------
     def _probe(self, m: Managed, c: launcher.Container) -> None:
-        if m.container is not c or m.status not in ("starting", "healthy", "unhealthy") or m.probe:
+        if m.container is not c or m.status not in PROBING or self.prober.busy(m.spec.name):
             return
         spec, hc = m.spec, m.spec.health
         assert hc is not None
-        r, w = os.pipe2(os.O_CLOEXEC)
-        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            pid, report = enter.spawn(enter.EnterSpec(
-                c.pid, hc.command, spec.env, spec.workdir, spec.user, frozenset(spec.capabilities),
-                tuple(c.cgroup.procs_files()), _bpf(self.store, spec.capabilities)), stdio=(devnull, w, w))
-        except OSError as e:
-            os.close(r)
-            self._health_result(m, False, f"cannot start healthcheck: {e}")
-            return
-        finally:
-            os.close(w)
-            os.close(devnull)
-        os.close(report)
-        pidfd = os.pidfd_open(pid)
-        m.probe = (pid, pidfd, r, time.monotonic() + hc.timeout)
-        os.set_blocking(r, False)
-        self.sel.register(pidfd, selectors.EVENT_READ, lambda fd, m=m: self._probe_done(m, timed_out=False))
-        self._at(hc.timeout, lambda m=m, p=m.probe: self._probe_timeout(m, p))
+        self.prober.start(spec.name, enter.EnterSpec(
+            c.pid, hc.command, spec.env, spec.workdir, spec.user, frozenset(spec.capabilities),
+            tuple(c.cgroup.procs_files()), _bpf(self.store, spec.capabilities)), hc.timeout)
 
-    def _probe_timeout(self, m: Managed, probe: tuple[int, int, int, float] | None) -> None:
-        if m.probe is probe and probe is not None:
-            try:
-                os.kill(probe[0], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._probe_done(m, timed_out=True)
-
-    def _probe_done(self, m: Managed, timed_out: bool) -> None:
-        if m.probe is None:
-            return
-        pid, pidfd, out_fd, _ = m.probe
-        m.probe = None
-        self.sel.unregister(pidfd)
-        os.close(pidfd)
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            status = 1 << 8
-        try:
-            output = os.read(out_fd, 4096).decode("utf-8", "replace")
-        except OSError:
-            output = ""
-        os.close(out_fd)
-        ok = not timed_out and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        self._health_result(m, ok, "timed out" if timed_out else output)
+    def _on_probe(self, name: str, ok: bool, output: str) -> None:
+        m = self.managed.get(name)
+        if m is not None:
+            self._health_result(m, ok, output)
 
     def _cancel_probe(self, m: Managed) -> None:
-        if m.probe:
-            pid, pidfd, out_fd, _ = m.probe
-            m.probe = None
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            self.sel.unregister(pidfd)
-            os.close(pidfd)
-            os.close(out_fd)
+        self.prober.cancel(m.spec.name)
 
     def _health_result(self, m: Managed, ok: bool, output: str) -> None:
-        if m.health is None or m.status not in ("starting", "healthy", "unhealthy"):
+        if m.health is None or m.status not in PROBING:
             return
         before = m.health.status
-        m.status = m.health.record(ok, time.monotonic() - m.started_mono, output)
+        m.status = Status(m.health.record(ok, time.monotonic() - m.started_mono, output))
         if m.status != before:
             self._log(f"{m.spec.name}: {m.status}")
             self._save()
@@ -590,44 +453,45 @@ class Supervisor:
         hc = m.spec.health
         assert hc is not None
         # while starting, probe often (Compose's start_interval) so dependants wait as little as possible
-        interval = hc.interval if m.status != "starting" else min(hc.interval, STARTING_PROBE)
+        interval = hc.interval if m.status != Status.STARTING else min(hc.interval, STARTING_PROBE)
         c = m.container
-        self._at(interval, lambda m=m, c=c: self._probe(m, c) if c is not None else None)
+        if c is not None:
+            self.loop.at(interval, lambda: self._probe(m, c))
 
-    # ---- stop / down --------------------------------------------------------------------------
+    # ---- stop / down ----------------------------------------------------------------------------
     def _stop(self, members: list[Managed]) -> None:
         """Stop signal to all, wait up to the longest grace period, SIGKILL what remains."""
-        live = [m for m in members if m.container is not None and m.status in RUNNING]
+        live = [(m, m.container) for m in members if m.container is not None and m.status in RUNNING]
         for m in members:
             m.stopped_by_user = True
-            if m.status == "restarting":
-                m.status = "stopped"
-        for m in live:
+            if m.status == Status.RESTARTING:
+                m.status = Status.STOPPED
+        for m, c in live:
             self._cancel_probe(m)
             try:
-                signal.pidfd_send_signal(m.container.pidfd, getattr(signal.Signals, m.spec.stop_signal))
+                signal.pidfd_send_signal(c.pidfd, getattr(signal.Signals, m.spec.stop_signal))
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + max((m.spec.stop_grace for m in live), default=0)
-        pending = {m.container.pidfd: m for m in live}
+        deadline = time.monotonic() + max((m.spec.stop_grace for m, _ in live), default=0)
+        pending = {c.pidfd: c for _, c in live}
         while pending and time.monotonic() < deadline:
             ready = select_readable(list(pending), deadline - time.monotonic())
             for fd in ready:
                 pending.pop(fd, None)
-        for m in pending.values():
-            m.container.cgroup.kill_all()
+        for c in pending.values():
+            c.cgroup.kill_all()
             try:
-                signal.pidfd_send_signal(m.container.pidfd, signal.SIGKILL)
+                signal.pidfd_send_signal(c.pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for m in live:
-            self.sel.unregister(m.container.pidfd)
-            info = launcher.reap(m.container)
-            launcher.cleanup(m.container, remove_state=False)
+        for m, c in live:
+            self.loop.unwatch(c.pidfd)
+            info = launcher.reap(c) if not m.adopted else None
+            launcher.cleanup(c, remove_state=False)
             if self.net:
                 self.net.detach(m.spec.name)
             m.exit_code = info.code if info else None
-            m.status = "stopped"
+            m.status = Status.STOPPED
         self._save()
 
     def _remove_container(self, name: str) -> None:
@@ -643,13 +507,16 @@ class Supervisor:
     def _control(self, op: str, services: list[str], conn: socket.socket) -> None:
         targets = [m for m in self._ordered() if not services or m.spec.service in services]
         if not targets:
-            raise EnvtoolError(f"no such service: {', '.join(services)}")
+            from envtool.errors import UsageError
+
+            raise UsageError(f"no such service: {', '.join(services)}",
+                             hint="envtool ps lists the services of the running stack")
         if op in ("stop", "restart"):
             self._stop(targets)
         if op in ("start", "restart"):
             self._start_many([m for m in targets if m.status not in RUNNING])
-        self._reply(conn, {"ok": True, "containers": [m.row() for m in self._ordered()]})
-        conn.close()
+        reply(conn, {"ok": True, "containers": [m.row() for m in self._ordered()]})
+        close(conn)
 
     def _down(self, remove_volumes: bool, conn: socket.socket | None = None) -> None:
         groups: list[list[Managed]] = []
@@ -664,11 +531,11 @@ class Supervisor:
             self._stop(group)
         for m in self._ordered():
             shutil.rmtree(self.store.containers_dir / m.spec.name, ignore_errors=True)
-            self._send(conn, {"event": "removed", "name": m.spec.name})
+            send(conn, {"event": "removed", "name": m.spec.name})
         self.managed.clear()
         if self.dns:
             for s in self.dns.fileno_list():
-                self.sel.unregister(s)
+                self.loop.unwatch(s)
             self.dns.close()
             self.dns = None
         if self.net is None and self.data.get("bridge"):
@@ -685,87 +552,64 @@ class Supervisor:
                 os.unlink(p)
             except FileNotFoundError:
                 pass
-        self._reply(conn, {"ok": True})
-        self._close(conn)
-        self.exit_requested = True
-
-    def _close(self, conn: socket.socket | None) -> None:
-        if conn is not None:
-            try:
-                conn.close()
-            except OSError:
-                pass
+        reply(conn, {"ok": True})
+        close(conn)
+        self.loop.stop()
 
     # ---- re-adoption ----------------------------------------------------------------------------
     def _adopt(self) -> None:
-        recorded = self.data.get("containers") or {}
+        """Take over what an earlier supervisor left running (it was killed, say): every container
+        state.json records, watched from here on as if started here; the network and DNS taken
+        up again as recorded."""
+        recorded = state.records(self.data)
         if not recorded:
             return
-        if self.data.get("subnet"):
-            self.net = ProjectNetwork.choose(self.host_key, None, self.data["subnet"], [])
-            self.net.leases.update(self.data.get("leases") or {})
-            self.net.up()
-            self.dns = DnsServer(self.net.gateway, self._lookup, clients=str(self.net.subnet))
-            for s in self.dns.fileno_list():
-                self.sel.register(s, selectors.EVENT_READ, self.dns.handle)
         self.data["volumes"] = self.data.get("volumes", [])
         for name, rec in recorded.items():
-            spec = container_from_json(rec["spec"])
-            m = Managed(spec, address=rec.get("address", ""), restarts=rec.get("restarts", 0),
-                        started_wall=rec.get("started_wall", 0.0))
+            spec = container_from_json(rec.spec)
+            m = Managed(spec, address=rec.address, restarts=rec.restarts, started_wall=rec.started_wall,
+                        status=Status.EXITED)
             self.managed[name] = m
-            pid, start_time = rec.get("pid"), rec.get("start_time")
-            if state.alive(pid, start_time):
+            pidfd = _pidfd(rec.pid) if state.alive(rec.pid, rec.start_time) else -1
+            if pidfd < 0:
                 try:
-                    pidfd = os.pidfd_open(pid)
-                except OSError:
-                    pidfd = -1
-                if pidfd >= 0:
-                    cfg = service_config(spec, self.store, "host", (), "", None, self.project)
-                    m.container = launcher.Container(cfg, pid, self._cgroup(name),
-                                                     pidfd)
-                    m.status = "running" if not spec.health else rec.get("status", "starting")
-                    m.start_time = start_time
-                    m.started_mono = time.monotonic()
-                    m.health = HealthState(spec.health.retries, 0) if spec.health else None
-                    self.sel.register(pidfd, selectors.EVENT_READ, lambda fd, m=m: self._on_adopted_exit(m))
-                    if spec.health:
-                        self._at(0.1, lambda m=m, c=m.container: self._probe(m, c))
-                    self._log(f"{name}: adopted pid {pid}")
-                    continue
-            m.status = "exited"
-            self.managed[name] = m
-            cg = self._cgroup(name)
-            try:
-                cg.remove()
-            except EnvtoolError:
-                pass
+                    self._cgroup(name).remove()
+                except EnvtoolError:
+                    pass
+                continue
+            assert rec.pid is not None
+            cfg = service_config(spec, self.store, "host", (), "", None, self.project)
+            m.container = launcher.Container(cfg, rec.pid, self._cgroup(name), pidfd)
+            m.adopted, m.start_time, m.started_mono = True, rec.start_time, time.monotonic()
+            m.health = HealthState(spec.health.retries, 0) if spec.health else None
+            status = rec.status if spec.health and rec.status in PROBING else (
+                Status.STARTING if spec.health else Status.RUNNING)
+            self._running(m, status, first_probe=0.1)
+            self._log(f"{name}: adopted pid {rec.pid}")
+        if self.data.get("subnet"):
+            self._network_up()
         self._save()
 
     def _cgroup(self, name: str) -> Any:
         return self.cgroups.open(f"{state.cgroup_parent(self.store.root, self.project)}/{name}")
 
-    def _on_adopted_exit(self, m: Managed) -> None:
-        c = m.container
-        assert c is not None
-        self.sel.unregister(c.pidfd)
-        c.exit = launcher.ExitInfo(code=1)          # not our child: its status went to init
-        launcher.cleanup(c, remove_state=False)
-        m.exit_code = None
-        if self._will_restart(m):
-            m.status, m.restarts = "restarting", m.restarts + 1
-            self._at(restart.backoff(m.restarts, 0), lambda m=m: self._restart_due(m))
-        else:
-            m.status = "exited"
-        self._save()
+
+def _pidfd(pid: int | None) -> int:
+    try:
+        return os.pidfd_open(pid) if pid else -1
+    except OSError:
+        return -1
 
 
 def select_readable(fds: list[int], timeout: float) -> list[int]:
+    """poll(), not select(): with a hundred containers the supervisor's fds pass FD_SETSIZE (1024)."""
     import select
 
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
     try:
-        r, _, _ = select.select(fds, [], [], max(0.0, timeout))
-        return r
+        return [fd for fd, _ in poller.poll(max(0.0, timeout) * 1000)]
     except InterruptedError:
         return []
 

@@ -1,6 +1,7 @@
 import os
 
-from envtool.devloop.rules import Rule, ignored, initial, plan
+from envtool._util.ignore import ignored
+from envtool.devloop.rules import Rule, initial, plan
 
 
 def rules(tmp_path):
@@ -34,10 +35,10 @@ def test_file_rule_and_rebuild_supersedes(tmp_path):
 
 def test_project_ignore_files_apply(tmp_path):
     rs = rules(tmp_path)
-    (tmp_path / ".gitignore").write_text("build/\n*.log\n")
-    from envtool.devloop.rules import read_ignore_files
+    (tmp_path / ".envtoolignore").write_text("build/\n*.log\n")
+    from envtool._util.ignore import read_patterns
 
-    pats = read_ignore_files(str(tmp_path))
+    pats = read_patterns(str(tmp_path))
     got = plan([("added", str(tmp_path / "app" / "build" / "x.py")), ("added", str(tmp_path / "app" / "y.log")),
                 ("added", str(tmp_path / "app" / "ok.py"))], rs, str(tmp_path), pats)
     assert {b.service: sorted(b.files) for b in got}["web"] == ["/app/ok.py"]

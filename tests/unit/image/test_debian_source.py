@@ -44,3 +44,24 @@ def test_package_list_and_pins():
                                                              ("python3", "3.11.2-1+b1", "ab12")]
     assert pin_preferences({"python3": "3.11.2-1+b1"}) == (
         "Package: python3\nPin: version 3.11.2-1+b1\nPin-Priority: 1001\n\n")
+
+
+def test_mirror_must_be_one_url(monkeypatch):
+    import pytest
+
+    from envtool.errors import UsageError
+    from envtool.image.sources.debian import sources_for
+
+    monkeypatch.setenv("ENVTOOL_DEBIAN_MIRROR", "http://example.invalid/debian\nTrusted: yes")
+    with pytest.raises(UsageError, match="single URL"):
+        sources_for("bookworm", None)
+    assert "URIs: https://example.invalid/debian\n" in sources_for("bookworm", "https://example.invalid/debian")
+
+
+def test_free_subordinate_range_avoids_every_taken_range():
+    from envtool.image.sources.debian import SUBID_COUNT, SUBID_FLOOR, free_subid_start
+
+    assert free_subid_start([]) == SUBID_FLOOR
+    assert free_subid_start([(100000, 65536)]) == SUBID_FLOOR
+    taken = [(SUBID_FLOOR, SUBID_COUNT), (SUBID_FLOOR + SUBID_COUNT + 5, 10)]
+    assert free_subid_start(taken) == SUBID_FLOOR + 2 * SUBID_COUNT

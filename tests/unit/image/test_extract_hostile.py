@@ -123,3 +123,25 @@ def test_whiteouts_become_overlay_whiteouts(tmp_path):
     st = os.lstat(root / "d" / "gone")
     assert os.major(st.st_rdev) == 0 and os.minor(st.st_rdev) == 0
     assert os.getxattr(root / "o", "trusted.overlay.opaque") == b"y"
+
+
+def test_dot_and_dotdot_whiteouts_are_skipped(tmp_path):
+    """`.wh..` would make the parent itself a whiteout (rmtree one level above the target)."""
+    root, report = extract(tmp_path, tar_of(("d", "dir", {}), ("d/keep", "file", {}), ("d/.wh..", "file", {"data": b""}),
+                                            ("d/.wh..wh..plnk", "file", {"data": b""})))
+    assert (root / "d" / "keep").exists()
+    assert sorted(report.skipped_whiteouts) == ["d/.wh..", "d/.wh..wh..plnk"]
+
+
+def test_only_user_and_file_capability_xattrs_are_applied(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        ti = tarfile.TarInfo("f")
+        ti.size, ti.uid, ti.gid = 1, UID, GID
+        ti.pax_headers = {"SCHILY.xattr.user.ok": "1", "SCHILY.xattr.trusted.overlay.redirect": "/etc",
+                          "SCHILY.xattr.security.evm": "x"}
+        tar.addfile(ti, io.BytesIO(b"x"))
+    root, _ = extract(tmp_path, buf.getvalue())
+    names = os.listxattr(root / "f")
+    assert "user.ok" in names
+    assert not [n for n in names if n.startswith(("trusted.", "security.evm"))]

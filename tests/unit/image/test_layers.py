@@ -6,7 +6,8 @@ import tarfile
 import time
 
 from envtool._util.digest import sha256_bytes
-from envtool.image.layer import LayerWriter, Owner, add_copy, read_ignore
+from envtool._util.ignore import read_patterns
+from envtool.image.layer import LayerWriter, Owner, add_copy
 from envtool.image.recipe import Copy, plan_recipe, step_key
 from envtool.spec.model import ImageRecipe
 
@@ -59,7 +60,7 @@ def test_envtoolignore(tmp_path):
     make_tree(tmp_path / "src")
     (tmp_path / "src" / "x.pyc").write_text("")
     (tmp_path / ".envtoolignore").write_text("*.pyc\nb/\n")
-    patterns = read_ignore(str(tmp_path))
+    patterns = read_patterns(str(tmp_path))
     with tarfile.open(fileobj=io.BytesIO(layer_bytes(tmp_path / "src", patterns=patterns))) as tar:
         assert tar.getnames() == ["app", "app/a.txt", "app/link"]
 
@@ -78,3 +79,23 @@ def test_step_keys_chain():
     assert a == step_key("", Copy("x", "/y"), "sha256:1")
     assert a != step_key("", Copy("x", "/y"), "sha256:2")
     assert step_key(a, Copy("x", "/y")) != step_key("other", Copy("x", "/y"))
+
+
+def test_copy_anchors_patterns_at_the_project_root_as_the_watcher_does(tmp_path):
+    """`/dist` leaves out the project's dist/, not web/dist/ — whatever the copy's source."""
+    for d in ("dist", "web/dist"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "app.js").write_text("x")
+    (tmp_path / ".envtoolignore").write_text("/dist\n")
+    patterns = read_patterns(str(tmp_path))
+
+    def names(src):
+        w = LayerWriter(0)
+        add_copy(w, str(tmp_path / src), "/app", Owner(), None, patterns, base=str(tmp_path))
+        buf = io.BytesIO()
+        w.write(buf)
+        with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tar:
+            return tar.getnames()
+
+    assert "app/dist/app.js" not in names(".") and "app/web/dist/app.js" in names(".")
+    assert "app/dist/app.js" in names("web")            # web/dist is not the root's dist

@@ -65,3 +65,33 @@ def test_server_answers_and_forwards_on_loopback():
         srv.close()
         client.close()
         upstream.close()
+
+
+def test_ruleset_drops_loopback_from_the_bridge_unless_dnated_and_can_isolate_the_host():
+    """CVE-2020-8558: route_localnet=1 on the bridge; build steps (isolate_host) see nothing of the host."""
+    text = nft.render("shop", "et-abc", "10.89.3.0/24", [])
+    assert 'iifname "et-abc" ip daddr 127.0.0.0/8 ct status & dnat != dnat drop' in text
+    assert '    iifname "et-abc" drop\n' not in text
+    assert '    iifname "et-abc" drop\n' in nft.render("b", "et-abc", "10.89.3.0/24", [], isolate_host=True)
+
+
+def test_server_answers_only_its_clients_network():
+    """Another project's containers reach this server through the host: they get no answer."""
+    for clients, answered in (("127.0.0.0/8", True), ("10.89.7.0/24", False)):
+        srv = DnsServer("127.0.0.1", lambda n: ["10.89.7.2"] if n == "db" else None, upstreams=[], port=0,
+                        clients=clients)
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.settimeout(0.3)
+        try:
+            c.sendto(query("db"), srv.sock.getsockname())
+            srv.sock.setblocking(True)
+            srv.sock.settimeout(1.0)
+            srv.handle(srv.sock)
+            try:
+                got = c.recv(512)
+            except TimeoutError:
+                got = b""
+            assert bool(got) is answered, clients
+        finally:
+            c.close()
+            srv.close()

@@ -74,3 +74,25 @@ def test_healthy_condition_needs_a_healthcheck(load_error):
     e = load_error(BASE + 'depends_on = { db = "healthy" }\n[services.db]\nimage = "py"\n')
     assert e.key == "services.web.depends_on.db"
     assert "has no healthcheck" in e.message
+
+
+def test_mirror_must_be_a_single_url(load_error):
+    """Hole 3: a newline in `mirror` added `Trusted: yes` and a repository to apt's sources."""
+    e = load_error('[images.a]\nfrom = "debian:bookworm"\nmirror = "http://deb.example.invalid/debian\\nTrusted: yes"\n')
+    assert "envtool.toml:3" in str(e) and "single URL" in str(e)
+    e = load_error('[images.a]\nfrom = "debian:bookworm"\nmirror = "ftp://deb.example.invalid/debian"\n')
+    assert "http://, https:// or file://" in str(e)
+
+
+def test_copy_dst_with_dotdot_is_refused(load_error):
+    e = load_error('[images.a]\nfrom = "debian:bookworm"\ncopy = [{ src = "x", dst = "/app/../../etc" }]\n')
+    assert "envtool.toml:3" in str(e) and "'..'" in str(e)
+
+
+def test_powerful_capabilities_are_accepted_with_a_warning_naming_the_service(project):
+    loaded = project('[services.web]\nimage = "debian:bookworm"\ncap_add = ["NET_BIND_SERVICE", "SYS_ADMIN"]\n'
+                     '[services.tool]\nimage = "debian:bookworm"\ncap_add = ["ALL"]\n')
+    assert len(loaded.warnings) == 2
+    assert "envtool.toml:3" in loaded.warnings[0] and "'web'" in loaded.warnings[0]
+    assert "CAP_SYS_ADMIN" in loaded.warnings[0]
+    assert "'tool'" in loaded.warnings[1] and "every capability" in loaded.warnings[1]
