@@ -11,11 +11,14 @@ part of the product:
     devloop     the watcher's hooks into a running stack, and the detached watcher
 """
 
-from envtool.api.containers import check_host, run
+from envtool.api.containers import run
 from envtool.api.devloop import StackHooks, start_watch_daemon, stop_watch_daemon, watcher
 from envtool.api.images import build, gc, list_images, lock, pull, push, resolve_image, save, stored_image
 from envtool.api.project import (
+    Context,
     config,
+    configure,
+    context,
     diff,
     init,
     load_project,
@@ -46,8 +49,10 @@ from envtool.api.stack import (
     up_bundle,
     watch_log,
 )
+from envtool.runtime.host import check_host
 
 __all__ = [
+    "Context", "configure", "context",
     "StackHooks", "build", "bundle", "check_host", "config", "control_services", "desired_stack", "diff",
     "down", "exec_spec", "export_compose", "export_kubernetes", "gc", "image_digests", "import_compose", "init",
     "list_images", "load_project", "lock", "log_files", "open_store", "plan", "project_name", "promote", "ps",

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from envtool.api.project import open_store
-
-
-def check_host(need_overlay: bool = True) -> None:
-    from envtool.errors import HostError
-
-    if os.geteuid() != 0:
-        raise HostError("envtool needs root to create namespaces, mounts and cgroups",
-                        hint="run it as root (sudo envtool ...)")
-    if need_overlay:
-        try:
-            with open("/proc/filesystems") as f:
-                has_overlay = "overlay" in f.read()
-        except OSError:
-            has_overlay = False
-        if not has_overlay:
-            import subprocess
-
-            subprocess.run(["modprobe", "overlay"], capture_output=True, check=False)
-            with open("/proc/filesystems") as f:
-                if "overlay" not in f.read():
-                    raise HostError("overlayfs is not available in this kernel",
-                                    hint="load it with `modprobe overlay` (package kmod)")
+from envtool.runtime.host import check_host
 
 
 def run(image_ref: str, opts: Any, file: str | None = None, directory: str | None = None,

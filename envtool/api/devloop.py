@@ -6,8 +6,8 @@ import os
 from typing import Any
 
 from envtool.api.images import lock
-from envtool.api.project import load_project, project_name
-from envtool.api.stack import control_services, exec_spec, project_paths, up, watch_log
+from envtool.api.project import load_project, project_name, project_paths
+from envtool.api.stack import control_services, exec_spec, up
 from envtool.errors import SpecError
 
 
@@ -54,23 +54,21 @@ class StackHooks:
             spec = exec_spec(service, list(argv), self.file, self.directory, r.spec["replica"])
             devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             try:
-                pid, report = enter.spawn(spec, stdio=(devnull, devnull, devnull))
+                code = code or enter.run(spec, r.spec["name"], stdio=(devnull, devnull, devnull))
             finally:
                 os.close(devnull)
-            failure = enter.report(pid, report)
-            _, status = os.waitpid(pid, 0)
-            if failure is not None:
-                raise failure.to_error(r.spec["name"])
-            code = code or os.waitstatus_to_exitcode(status)
         return code
 
     def log(self, text: str) -> None:
         import sys
         import time
 
+        from envtool.devloop.daemon import log_of
+
         line = f"[watch] {text}"
         self.paths.logs.mkdir(parents=True, exist_ok=True)
-        with open(watch_log(self.name)[1], "a") as f:
+        fd = os.open(log_of(self.paths)[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
         if self.echo:
             sys.stderr.write(line + "\n")
@@ -97,8 +95,8 @@ def start_watch_daemon(file: str | None = None, directory: str | None = None, en
     """`up -d --watch`: a detached watcher for the project (stopped by `down`)."""
     import signal
 
+    from envtool.devloop import daemon
     from envtool.stack.control import detach
-    from envtool.stack.state import proc_start_time
 
     w = watcher(file, directory, env, echo=False)
     paths = project_paths(w.hooks.name)
@@ -106,9 +104,7 @@ def start_watch_daemon(file: str | None = None, directory: str | None = None, en
 
     def body() -> None:
         def ready() -> None:                     # the first wake-up comes once watches are set
-            pid_file = paths.root / "watch.pid"
-            if not pid_file.exists():
-                pid_file.write_text(f"{os.getpid()} {proc_start_time(os.getpid())}")
+            daemon.record(paths)
 
         stop: list[int] = []
         signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
@@ -122,7 +118,7 @@ def start_watch_daemon(file: str | None = None, directory: str | None = None, en
     import time
 
     deadline = time.monotonic() + 10
-    while not (paths.root / "watch.pid").exists():        # return once it is watching
+    while not daemon.pid_file(paths).exists():            # return once it is watching
         if time.monotonic() > deadline:
             from envtool.errors import RuntimeFailure
 
@@ -131,20 +127,6 @@ def start_watch_daemon(file: str | None = None, directory: str | None = None, en
 
 
 def stop_watch_daemon(paths: Any) -> None:
-    import signal
-    import time
+    from envtool.devloop import daemon
 
-    from envtool.stack.state import alive
-
-    f = paths.root / "watch.pid"
-    try:
-        pid, start = (int(x) for x in f.read_text().split())
-    except (OSError, ValueError):
-        return
-    if alive(pid, start):
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if not alive(pid, start):
-                break
-            time.sleep(0.01)
-    f.unlink(missing_ok=True)
+    daemon.stop(paths)

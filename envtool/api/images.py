@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envtool.api.containers import check_host
 from envtool.api.project import load_project, open_store, project_name, strict_env
 from envtool.errors import EnvtoolError, SpecError
+from envtool.runtime.host import check_host
 
 if TYPE_CHECKING:
     from envtool.image.store import Store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,10 +75,42 @@ def init(directory: str | None = None, name: str | None = None, force: bool = Fa
     return target
 
 
+@dataclass(frozen=True)
+class Context:
+    """What every call of the facade works against, decided once by the caller (the CLI, from its
+    options and environment) instead of read from the environment at each call."""
+    root: Path                      # the store: ENVTOOL_ROOT, default /var/lib/envtool
+    project: str | None = None      # -p NAME: act on this project's stack, whatever the directory
+
+
+_context: Context | None = None
+
+
+def configure(root: str | os.PathLike[str] | None = None, project: str | None = None) -> Context:
+    """Set the context of the calls that follow; what is not given comes from the environment
+    (ENVTOOL_ROOT, ENVTOOL_PROJECT) as it is now."""
+    global _context
+    _context = _from_environment(root, project)
+    return _context
+
+
+def context() -> Context:
+    """The configured context; a library caller that configured none gets the environment's, as
+    it is at this call."""
+    return _context if _context is not None else _from_environment()
+
+
+def _from_environment(root: str | os.PathLike[str] | None = None, project: str | None = None) -> Context:
+    from envtool.image.store import DEFAULT_ROOT
+
+    return Context(Path(root or os.environ.get("ENVTOOL_ROOT") or DEFAULT_ROOT),
+                   project or os.environ.get("ENVTOOL_PROJECT") or None)
+
+
 def open_store() -> Store:
     from envtool.image.store import Store
 
-    return Store.open_default()
+    return Store(context().root)
 
 
 def project_name(file: str | None = None, directory: str | None = None) -> str:
@@ -86,8 +119,9 @@ def project_name(file: str | None = None, directory: str | None = None) -> str:
     from envtool._util.names import project_name_from_dir
     from envtool.spec.peek import project_name as peek_name
 
-    if os.environ.get("ENVTOOL_PROJECT"):            # -p NAME: a stack run from a bundle has no directory
-        return os.environ["ENVTOOL_PROJECT"]
+    named = context().project
+    if named:                                        # -p NAME: a stack run from a bundle has no directory
+        return named
     try:
         return peek_name(file, directory) or load_project(file, directory).name
     except SpecError:
@@ -104,3 +138,10 @@ def sha256_file(path: Path) -> str:
     from envtool._util.digest import sha256_bytes
 
     return sha256_bytes(path.read_bytes())
+
+
+def project_paths(project: str) -> Any:
+    """Where a project's stack lives in the store: state, control socket, logs."""
+    from envtool.stack.state import Paths
+
+    return Paths.for_project(open_store().root, project)

@@ -6,46 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from envtool.api.containers import check_host
 from envtool.api.images import locked_build
-from envtool.api.project import load_project, open_store, sha256_file
-from envtool.api.stack import project_paths, service_images
+from envtool.api.project import load_project, open_store, project_paths, sha256_file
+from envtool.api.stack import service_images
 from envtool.errors import EnvtoolError, SpecError
-
-
-def _frozen(loaded: Any) -> dict[str, Any]:
-    from envtool.release.bundle import frozen_config
-    from envtool.spec.interpolate import read_dotenv
-
-    data = loaded.project.model_dump(mode="json", by_alias=True, exclude_none=True)
-    env_files: dict[str, dict[str, str]] = {}
-    for name, svc in loaded.project.services.items():
-        for f in svc.env_file:
-            env_files.setdefault(name, {}).update(read_dotenv((loaded.directory / f).read_text()))
-    return frozen_config(data, env_files)
-
-
-def _reload(loaded: Any, env: str | None) -> Any:
-    """The same project under another environment."""
-    return load_project(str(loaded.file.resolve()), str(loaded.directory.resolve()), env)
-
-
-def release_for(loaded: Any, images: dict[str, Any], envs: list[str] | None = None) -> Any:
-    """The release the project is now: its resolved stack in every (or the named) environment, its
-    lock, the digests of its images, and the files its bind mounts read."""
-    from envtool.image.resolve import lock_path
-    from envtool.release.bundle import Release, files_blob
-
-    base = _reload(loaded, None)
-    names = _environment_names(base, envs)
-    stack = {"base": _frozen(base),
-             "environments": {e: _frozen(_reload(base, e)) for e in names}}
-    lock_file = lock_path(base.directory)
-    if not lock_file.exists():
-        raise SpecError(f"no {lock_file.name} in {base.directory}", hint="run `envtool lock` and commit the file")
-    files = files_blob(open_store(), base.directory, [stack["base"], *stack["environments"].values()])
-    return Release(base.name, stack, lock_file.read_bytes(),
-                   {ref: img.manifest_digest for ref, img in sorted(images.items())}, files)
+from envtool.release.assemble import environment_names, release_for, reload
+from envtool.runtime.host import check_host
 
 
 def bundle(output: str, file: str | None = None, directory: str | None = None, envs: list[str] | None = None,
@@ -56,7 +22,7 @@ def bundle(output: str, file: str | None = None, directory: str | None = None, e
     check_host(need_overlay=False)
     loaded = load_project(file, directory)
     images = service_images(loaded, reporter, locked=True)
-    rel = release_for(loaded, images, envs)
+    rel = release_for(loaded, images, open_store(), envs)
     out = Path(output)
     rid = bundle_file.write(rel, open_store(), out, compress, reporter)
     return {"release": rid, "path": str(out), "size": out.stat().st_size, "images": rel.images,
@@ -70,8 +36,8 @@ def export_kubernetes(output: str, file: str | None = None, directory: str | Non
     from envtool.release.output import write_tree
 
     base = load_project(file, directory)
-    names = _environment_names(base, envs)
-    environments = {e: _reload(base, e).project for e in names}
+    names = environment_names(base, envs)
+    environments = {e: reload(base, e).project for e in names}
     notes: list[str] = []
     ex = k8s.export(base.project, environments, image_digests(base, None, notes), registry)
     return {"files": write_tree(Path(output), ex.files, ("base", "overlays")), "notes": ex.notes, "info": notes}
@@ -138,14 +104,6 @@ def import_compose(compose_file: str, output: str | None = None, project: str | 
     doc = result.document
     return {"file": str(target), "notes": result.notes, "services": list(doc.get("services", {})),
             "images": list(doc.get("images", {}))}
-
-
-def _environment_names(loaded: Any, envs: list[str] | None) -> list[str]:
-    known = list(loaded.project.environments)
-    for e in envs or []:
-        if e not in known:
-            raise SpecError(f"no environment {e!r} in {loaded.file}", hint="environments: " + (", ".join(known) or "none"))
-    return list(envs) if envs else known
 
 
 def _current(project: str) -> Any:
@@ -217,6 +175,7 @@ def image_digests(loaded: Any, reporter: Any = None, notes: list[str] | None = N
     from envtool.lock import io as lock_io
     from envtool.lock.drift import drift
     from envtool.spec.checks import is_recipe_ref
+    from envtool.spec.imageref import ImageRef
 
     refs = sorted({s.image for s in loaded.project.services.values()})
     recipes = [r for r in refs if is_recipe_ref(r)]
@@ -232,8 +191,9 @@ def image_digests(loaded: Any, reporter: Any = None, notes: list[str] | None = N
     for r in refs:
         if r in out:
             continue
-        if "@sha256:" in r:
-            out[r] = r.split("@", 1)[1]
+        pinned = ImageRef.parse(r).digest if not is_recipe_ref(r) else None
+        if pinned:
+            out[r] = pinned
             continue
         try:
             out[r] = service_images(type(loaded)(loaded.project.model_copy(update={"services": {

@@ -5,19 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envtool.api.containers import check_host
 from envtool.api.images import locked_build
-from envtool.api.project import load_project, open_store, project_name, strict_env
+from envtool.api.project import load_project, open_store, project_name, project_paths, strict_env
 from envtool.errors import EnvtoolError, SpecError
-
-
-def project_paths(project: str) -> Any:
-    from envtool.stack.state import Paths
-
-    return Paths.for_project(open_store().root, project)
+from envtool.runtime.host import check_host
 
 
 def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | None = None,
@@ -49,10 +44,13 @@ def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | Non
 
 
 def _stack_of(loaded: Any, images: dict[str, Any]) -> Any:
-    from envtool.stack.convert import stack_spec
+    """The StackSpec, with its bind sources and volumes created and its layers unpacked."""
+    from envtool.stack.convert import make_sources, stack_spec
 
     store = open_store()
-    return stack_spec(loaded, images, store, {ref: store.unpack(img) for ref, img in images.items()})
+    spec = stack_spec(loaded, images, store, {ref: store.unpack(img) for ref, img in images.items()})
+    make_sources(spec, store)
+    return spec
 
 
 def service_images(loaded: Any, reporter: Any = None, locked: bool = False, notes: list[str] | None = None
@@ -83,16 +81,93 @@ def service_images(loaded: Any, reporter: Any = None, locked: bool = False, note
     return images
 
 
+@dataclass
+class DryRun:
+    """What `up` would do: the actions on containers, and what it would make first."""
+    actions: list[Any]
+    would: list[str]
+
+
 def plan(file: str | None = None, directory: str | None = None, env: str | None = None,
-         reporter: Any = None) -> list[Any]:
+         reporter: Any = None) -> DryRun:
+    """`up --dry-run`: changes nothing — builds, imports and pulls no image, writes no lock, unpacks
+    no layer, creates no folder or volume; says what `up` would do instead."""
     from envtool.stack import state
-    from envtool.stack.plan import plan_up
+    from envtool.stack.convert import missing_sources, stack_spec
+    from envtool.stack.plan import Action, plan_up
 
     loaded = load_project(file, directory, env)
-    desired = desired_stack(loaded, reporter)
+    store = open_store()
+    images, would = _images_at_hand(loaded, store)
+    layers = {ref: [str(store.layer_dir(layer) / "rootfs") for layer in img.layers] for ref, img in images.items()}
+    unknown = {s for s, svc in loaded.project.services.items() if svc.image not in images}
+    placeholder = {ref: _placeholder_image() for ref in {loaded.project.services[s].image for s in unknown}}
+    desired = stack_spec(loaded, {**images, **placeholder}, store, {**layers, **{r: [] for r in placeholder}})
+    would += [f"would create {kind} {what}" for kind, what in missing_sources(desired, store)]
     recorded = state.load(project_paths(loaded.name)).get("containers") or {}
-    return plan_up(desired, recorded)
+    actions = []
+    for a in plan_up(desired, recorded):
+        if a.service in unknown and a.kind != "remove":
+            ref = loaded.project.services[a.service].image
+            a = Action("recreate" if a.container in recorded else "create", a.container, a.service,
+                       f"its image {ref} is made first")
+        actions.append(a)
+    return DryRun(actions, would)
 
+
+def _images_at_hand(loaded: Any, store: Any) -> tuple[dict[str, Any], list[str]]:
+    """The services' images that the store already holds as `up` would use them, and for the others
+    what `up` would do to get them."""
+    from envtool.image.resolve import lock_path
+    from envtool.lock import io as lock_io
+    from envtool.lock.drift import drift
+    from envtool.spec.checks import is_recipe_ref
+    from envtool.spec.imageref import ImageRef
+
+    project = loaded.project
+    path = lock_path(loaded.directory)
+    lock = lock_io.read(path)
+    images: dict[str, Any] = {}
+    would: list[str] = []
+    if lock is None and any(is_recipe_ref(s.image) for s in project.services.values()):
+        would.append(f"would write {path.name} (there is none yet)")
+    for ref in sorted({s.image for s in project.services.values()}):
+        if is_recipe_ref(ref):
+            stale = drift(project.images, lock, [ref]) if lock is not None else []
+            locked = lock.images.get(ref) if lock is not None else None
+            found = _stored(store, locked.digest) if locked is not None and not stale else None
+            if found is not None:
+                images[ref] = found
+            else:
+                why = stale[0].reason if stale else "not in envtool.lock" if lock is not None and locked is None \
+                    else "no envtool.lock" if lock is None else "not built in this store yet"
+                would.append(f"would build image {ref} ({why})")
+        elif ref.startswith("oci-archive:"):
+            would.append(f"would import {ref}")
+        else:
+            digest = store.resolve(ref) or ImageRef.parse(ref).digest
+            found = _stored(store, digest) if digest else None
+            if found is not None:
+                images[ref] = found
+            else:
+                would.append(f"would pull {ref}")
+    return images, would
+
+
+def _stored(store: Any, digest: str) -> Any:
+    """The image if the store holds its manifest, config and every layer, else None."""
+    try:
+        image = store.image(digest)
+    except Exception:  # noqa: BLE001 - missing or unreadable: not at hand
+        return None
+    return image if all(store.has_blob(layer.digest) for layer in image.layers) else None
+
+
+def _placeholder_image() -> Any:
+    from envtool.image.oci import ImageConfig
+    from envtool.image.store import Image
+
+    return Image("sha256:" + "0" * 64, "sha256:" + "0" * 64, ImageConfig(), ())
 
 def up(file: str | None = None, directory: str | None = None, env: str | None = None,
        services: list[str] | None = None, reporter: Any = None, on_event: Any = None,
@@ -117,9 +192,9 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
             return desired_stack(loaded, reporter, scale, services, locked, notes)
         images = service_images(loaded, reporter, locked, notes)
         spec = _stack_of(loaded, images)
-        from envtool.api.releases import release_for
+        from envtool.release.assemble import release_for
 
-        return _as_release(spec, release_for(loaded, images))
+        return _as_release(spec, release_for(loaded, images, open_store()))
 
     return _apply(loaded.name, desired, services, on_event, f"project:{loaded.directory}",
                   started_early=early == loaded.name)
@@ -310,7 +385,7 @@ def down(file: str | None = None, directory: str | None = None, volumes: bool = 
         return False
     with _taking_turns(paths):
         did = bool(state.load(paths)) or control.running(paths)
-        from envtool.api.devloop import stop_watch_daemon
+        from envtool.devloop.daemon import stop as stop_watch_daemon
 
         stop_watch_daemon(paths)
         if did:
@@ -364,8 +439,9 @@ def control_services(op: str, services: list[str], file: str | None = None, dire
 
 def watch_log(project: str) -> tuple[str, Any]:
     """The watcher's entry in the stack's log stream: (name, path)."""
-    name = f"{project}-watch"
-    return name, project_paths(project).log(name)
+    from envtool.devloop.daemon import log_of
+
+    return log_of(project_paths(project))
 
 
 def log_files(file: str | None = None, directory: str | None = None, services: list[str] | None = None
@@ -392,10 +468,9 @@ def exec_spec(service: str, argv: list[str], file: str | None = None, directory:
               workdir: str | None = None) -> Any:
     """EnterSpec for running argv in a service's container (same user, env, cwd, caps)."""
     from envtool.runtime.cgroups import detect
-    from envtool.runtime.enter import EnterSpec
     from envtool.runtime.seccomp import bpf_for
     from envtool.stack import state
-    from envtool.stack.convert import parse_env
+    from envtool.stack.convert import enter_spec, parse_env
     from envtool.stack.spec import container_from_json
 
     name = project_name(file, directory)
@@ -410,9 +485,7 @@ def exec_spec(service: str, argv: list[str], file: str | None = None, directory:
 
         raise RuntimeFailure(f"container {rec.spec['name']} is not running", hint="see `envtool ps`")
     spec = container_from_json(rec.spec)
-    env_map = dict(spec.env)
-    env_map.update(parse_env(env or []))
     cg = detect().open(f"{state.cgroup_parent(open_store().root, name)}/{spec.name}")
-    return EnterSpec(rec.pid, tuple(argv), tuple(env_map.items()), workdir or spec.workdir,
-                     spec.user if user is None else user, frozenset(spec.capabilities),
-                     tuple(cg.procs_files()), bpf_for(spec.capabilities, str(open_store().cache_dir / "seccomp")))
+    return enter_spec(spec, rec.pid, argv, cg.procs_files(),
+                      bpf_for(spec.capabilities, str(open_store().cache_dir / "seccomp")),
+                      parse_env(env or []), user, workdir)

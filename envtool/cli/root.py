@@ -40,10 +40,10 @@ def _globals(
                                        help="Act on this project's stack (e.g. one run from a bundle)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks (read by cli/app.py, which catches errors)."),
 ) -> None:
-    import os
 
-    if project:
-        os.environ["ENVTOOL_PROJECT"] = project
+    from envtool.api.project import configure
+
+    configure(project=project)
     ctx.obj = Globals(file, directory)
 
 

@@ -28,9 +28,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class FileSync:
-    source: str                   # host path
+    source: str                   # host path (sync reads the disk: there or not, that decides)
     target: str                   # container path
-    deleted: bool = False
 
 
 @dataclass
@@ -63,8 +62,8 @@ def match(rule: Rule, path: str, project_patterns: list[str], project_dir: str) 
 
 def plan(changes: Iterable[tuple[str, str]], rules: list[Rule], project_dir: str,
          project_patterns: list[str]) -> list[ServiceBatch]:
-    """changes: (kind, absolute path); the kind is informative only — whether a path was deleted
-    is read from the disk, since one batch may report a path both deleted and added."""
+    """changes: (kind, absolute path); the kind is informative only: whether a path was deleted is
+    read from the disk when it is synced, since one batch may report a path both deleted and added."""
     batches: dict[str, ServiceBatch] = {}
     for _kind, path in changes:
         for rule in rules:
@@ -77,7 +76,7 @@ def plan(changes: Iterable[tuple[str, str]], rules: list[Rule], project_dir: str
                 continue
             if rule.action in SYNC_ACTIONS and rule.target:
                 target = rule.target if rel == "." else os.path.join(rule.target, rel)
-                b.files[target] = FileSync(path, target, deleted=not os.path.exists(path))
+                b.files[target] = FileSync(path, target)
             if rule.action in ("restart", "sync+restart"):
                 b.restart = True
             if rule.action == "sync+exec" and rule.exec not in b.exec:
@@ -91,18 +90,13 @@ def plan(changes: Iterable[tuple[str, str]], rules: list[Rule], project_dir: str
     return sorted(out, key=lambda b: b.service)
 
 
-def initial(rules: list[Rule], project_dir: str, project_patterns: list[str]) -> list[ServiceBatch]:
-    """Every file under rules with initial_sync, as one sync batch per service."""
-    changes = []
-    for rule in rules:
-        if not (rule.initial_sync and rule.action in SYNC_ACTIONS):
-            continue
-        if os.path.isfile(rule.path):
-            changes.append(("added", rule.path))
-            continue
-        for dirpath, _, files in os.walk(rule.path):
-            changes += [("added", os.path.join(dirpath, f)) for f in files]
+def initial(files: Iterable[str], rules: list[Rule], project_dir: str, project_patterns: list[str]
+            ) -> list[ServiceBatch]:
+    """The files under rules with initial_sync (listed by the caller: see `initial_files`), as one
+    sync batch per service, without restarts or execs."""
+    changes = [("added", f) for f in files]
     batches = plan(changes, [r for r in rules if r.initial_sync], project_dir, project_patterns)
     for b in batches:
         b.restart, b.exec = False, []
     return batches
+

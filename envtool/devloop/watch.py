@@ -48,7 +48,7 @@ class Watcher:
         return out
 
     def initial_sync(self) -> None:
-        for batch in R.initial(self.rules, self.project_dir, self.patterns):
+        for batch in R.initial(initial_files(self.rules), self.rules, self.project_dir, self.patterns):
             self.apply(batch, initial=True)
 
     def handle(self, changes: Iterable[tuple[str, str]]) -> None:
@@ -104,6 +104,20 @@ class Watcher:
                 self.hooks.log("the inotify watch limit is reached; falling back to polling every 300 ms "
                                "(raise it with: sysctl fs.inotify.max_user_watches=524288)")
                 force_polling = True
+
+
+def initial_files(rules: list[R.Rule]) -> list[str]:
+    """What the initial sync looks at, from the disk: every file under the rules that ask for it."""
+    out: list[str] = []
+    for rule in rules:
+        if not (rule.initial_sync and rule.action in R.SYNC_ACTIONS):
+            continue
+        if os.path.isfile(rule.path):
+            out.append(rule.path)
+            continue
+        for dirpath, _, files in os.walk(rule.path):
+            out += [os.path.join(dirpath, f) for f in files]
+    return out
 
 
 def _ms(t0: float) -> str:

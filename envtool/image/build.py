@@ -28,6 +28,7 @@ from envtool.image import layer as layers_mod
 from envtool.image import oci
 from envtool.image.recipe import Config, Copy, Plan, Run, plan_recipe, step_key
 from envtool.image.store import Image, Layer, Store
+from envtool.spec.imageref import ImageRef
 from envtool.spec.model import ImageRecipe
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ class Builder:
         from envtool.image.sources.registry import pull
 
         pinned = self.base_pins.get(plan.name)            # the lock names the base by digest
-        ref = f"{base.ref.split('@')[0]}@{pinned}" if pinned else base.ref
+        ref = ImageRef.parse(base.ref).pinned(pinned) if pinned else base.ref
         img = pull(ref, self.store)
         return (step_key("", base, img.manifest_digest),
                 StepResult(list(img.layers), img.config, base=img.manifest_digest), False)

@@ -14,10 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from envtool._util.names import interface_name
-from envtool.errors import HostError
-from envtool.network import ipam, nft
-from envtool.network.netlink import Netlink
+from envtool.network.project import ProjectNetwork
 from envtool.runtime.namespaces import fd_path, new_netns
 
 
@@ -29,45 +26,20 @@ class StepNetwork:
 
 @contextmanager
 def step_network() -> Iterator[StepNetwork]:
+    """A stack's project network, made for one step: bridge, one veth, an nftables table with
+    `isolate_host` (masquerade out; input from the bridge dropped; other envtool bridges dropped)."""
     key = f"build-{secrets.token_hex(4)}"
-    bridge, veth = interface_name("et", key), interface_name("etv", key)
-    host = Netlink()
+    net = ProjectNetwork.choose(key, None, None, [], new_netns, isolate_host=True)
     fd = -1
-    made_table = False
     try:
-        subnet = ipam.choose_subnet(host.host_networks())   # every envtool bridge's address is in there
-        alloc = ipam.Allocator(subnet)
-        address = alloc.allocate("step")
-        host.ensure_bridge(bridge, alloc.gateway, subnet.prefixlen)
-        _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-        made_table = True
-        nft.apply(key, bridge, str(subnet), [], isolate_host=True)
-        fd, inner = new_netns(Netlink)
-        try:
-            host.add_veth(veth, bridge, fd, address)
-            inner.configure_inside("eth0", address, subnet.prefixlen, alloc.gateway)
-        finally:
-            inner.close()
+        net.up()
+        fd, _ = net.attach("step")
         yield StepNetwork(fd_path(fd), upstream_resolv_conf())
     finally:
-        for link in (veth, bridge):        # the veth may already be gone with its namespace
-            try:
-                host.delete_link(link)
-            except HostError:
-                pass
+        net.detach("step")                # tolerates a veth already gone with its namespace
         if fd >= 0:
             os.close(fd)
-        if made_table:
-            nft.remove(key, bridge)
-        host.close()
-
-
-def _sysctl(path: str, value: str) -> None:
-    with open(path) as f:
-        if f.read().strip() == value:
-            return
-    with open(path, "w") as f:
-        f.write(value)
+        net.down()
 
 
 def upstream_resolv_conf(path: str = "/etc/resolv.conf") -> str:

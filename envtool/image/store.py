@@ -91,9 +91,6 @@ class Store:
         if not (self.layout / "index.json").exists():
             self._write_index({"schemaVersion": 2, "mediaType": oci.INDEX, "manifests": []})
 
-    @classmethod
-    def open_default(cls) -> Store:
-        return cls(os.environ.get("ENVTOOL_ROOT") or DEFAULT_ROOT)
 
     # ---- locking ------------------------------------------------------------------------------
     @contextlib.contextmanager

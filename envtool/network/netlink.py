@@ -124,3 +124,50 @@ class Netlink:
             if dst and r["dst_len"] > 0:
                 nets.add(f"{dst}/{r['dst_len']}")
         return sorted(nets)
+
+
+class RecordingNetlink:
+    """The test double (as runtime/syscalls.py has RecordingSyscalls): records each request, keeps
+    the links it was asked to make, and fails a request on demand (fail_at: "op" or "op:name")."""
+
+    def __init__(self, networks: list[str] | None = None, fail_at: dict[str, int] | None = None) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.links: dict[str, dict[str, Any]] = {"lo": {}}
+        self.networks = list(networks or [])
+        self.fail_at = dict(fail_at or {})
+
+    def _record(self, op: str, *args: Any) -> None:
+        for key in (f"{op}:{args[0] if args else ''}", op):
+            if key in self.fail_at:
+                code = self.fail_at.pop(key)
+                raise HostError(f"{op} {args[0] if args else ''}: ({code}, {errno.errorcode.get(code, code)})")
+        self.calls.append((op, args))
+
+    def ops(self, name: str) -> list[tuple[Any, ...]]:
+        return [args for op, args in self.calls if op == name]
+
+    def close(self) -> None:
+        self._record("close")
+
+    def index(self, name: str) -> int | None:
+        return list(self.links).index(name) + 1 if name in self.links else None
+
+    def ensure_bridge(self, name: str, gateway: str, prefix: int) -> None:
+        self._record("ensure_bridge", name, gateway, prefix)
+        self.links[name] = {"kind": "bridge", "address": f"{gateway}/{prefix}"}
+
+    def delete_link(self, name: str) -> bool:
+        self._record("delete_link", name)
+        return self.links.pop(name, None) is not None
+
+    def add_veth(self, host_if: str, bridge: str, netns_fd: int, address: str, peer: str = "eth0") -> None:
+        self._record("add_veth", host_if, bridge, netns_fd, address, peer)
+        if bridge not in self.links:
+            raise HostError(f"create veth {host_if}: no bridge {bridge}")
+        self.links[host_if] = {"kind": "veth", "master": bridge, "mac": mac_for(address)}
+
+    def configure_inside(self, ifname: str, address: str, prefix: int, gateway: str) -> None:
+        self._record("configure_inside", ifname, address, prefix, gateway)
+
+    def host_networks(self) -> list[str]:
+        return list(self.networks)

@@ -25,6 +25,7 @@ from typing import Any
 
 from envtool._util.units import parse_size
 from envtool.runtime.caps import effective_set
+from envtool.spec.imageref import ImageRef
 from envtool.spec.model import Project, Service
 
 PART_OF = "app.kubernetes.io/part-of"
@@ -47,15 +48,11 @@ def dns_name(name: str) -> str:
 
 def image_name(project: str, ref: str) -> str:
     """The repository an image is pushed to (without registry): recipes as <project>/<recipe>."""
-    if ref.startswith("oci-archive:"):
-        base = ref.rsplit("/", 1)[-1].split(".")[0]
-        return f"{project}/{dns_name(base)}"
-    if "/" in ref or ":" in ref:                       # a registry reference: keep its repository
-        repo = ref.split("@")[0]
-        first, _, rest = repo.partition("/")
-        if rest and ("." in first or ":" in first or first == "localhost"):
-            repo = rest
-        return repo.rsplit(":", 1)[0] if ":" in repo.rsplit("/", 1)[-1] else repo
+    parsed = ImageRef.parse(ref)
+    if parsed.kind == "oci-archive":
+        return f"{project}/{dns_name(parsed.name.split('.')[0])}"
+    if parsed.kind == "registry":                      # a registry reference: keep its repository
+        return parsed.repository
     return f"{project}/{ref}"
 
 

@@ -92,6 +92,17 @@ def report(pid: int, report_fd: int) -> ipc.ChildFailed | None:
     return failure
 
 
+def run(spec: EnterSpec, name: str, stdio: tuple[int, int, int] | None = None) -> int:
+    """Run the command in the container and wait for it: its exit code, or the failure to enter
+    raised as an error naming the container."""
+    pid, report_fd = spawn(spec, stdio=stdio)
+    failure = report(pid, report_fd)
+    _, status = os.waitpid(pid, 0)
+    if failure is not None:
+        raise failure.to_error(name)
+    return os.waitstatus_to_exitcode(status)
+
+
 def _middle(spec: EnterSpec, ns_fds: list[tuple[int, int]], report: int, console_fd: int | None,
             sc: Syscalls) -> NoReturn:
     step = "join"

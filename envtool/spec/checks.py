@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path as FsPath
 
 from envtool._util.linux import CAPABILITIES, normalize_capability
+from envtool.spec.imageref import ImageRef, InvalidImageRef
 from envtool.spec.locate import Path, nearest
 from envtool.spec.model import Project, WatchAction
 
@@ -20,7 +21,10 @@ Check = Callable[[Project, FsPath], Iterator[Problem]]
 
 def is_recipe_ref(image: str) -> bool:
     """A bare name (no registry, tag or scheme) refers to an [images.NAME] recipe."""
-    return ":" not in image and "/" not in image and "@" not in image
+    try:
+        return ImageRef.parse(image).is_recipe
+    except InvalidImageRef:
+        return False
 
 
 def inside(directory: FsPath, path: str) -> bool:

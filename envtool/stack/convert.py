@@ -135,12 +135,9 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
         for v in svc.volumes:
             if v.type == "bind":
                 src = os.path.realpath(os.path.join(directory, os.path.expanduser(v.source or "")))
-                if not os.path.exists(src):
-                    os.makedirs(src, exist_ok=True)
                 base = str(directory)
             elif v.type == "volume" and v.source:
                 src = volume_dir(store, name, v.source)
-                os.makedirs(src, exist_ok=True)
                 base = str(store.root / "volumes")
             else:
                 continue  # anonymous volumes and tmpfs live in the container's own upper dir
@@ -166,6 +163,29 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
     return out
 
 
+def missing_sources(stack: Any, store: Store) -> list[tuple[str, str]]:
+    """("volume", name) or ("folder", path) for every bind source or named volume that does not
+    exist yet: what `up` creates (make_sources) and `up --dry-run` says it would."""
+    volumes = os.path.realpath(store.root / "volumes")
+    out: dict[str, tuple[str, str]] = {}
+    for c in stack.containers:
+        for m in c.mounts:
+            if m.source in out or os.path.exists(m.source):
+                continue
+            under_volumes = m.beneath == volumes
+            out[m.source] = ("volume", os.path.basename(os.path.dirname(m.source))) if under_volumes \
+                else ("folder", m.source)
+    return list(out.values())
+
+
+def make_sources(stack: Any, store: Store) -> None:
+    """Create the bind sources and named volumes that do not exist yet (as Compose does)."""
+    for c in stack.containers:
+        for m in c.mounts:
+            if not os.path.lexists(m.source):
+                os.makedirs(m.source, exist_ok=True)
+
+
 def service_config(spec: Any, store: Store, netns: str, hosts: tuple[tuple[str, str], ...], resolv_conf: str,
                    init_path: str | None, project: str) -> ContainerConfig:
     """ContainerSpec (+ its network) → ContainerConfig for the runtime."""
@@ -178,3 +198,18 @@ def service_config(spec: Any, store: Store, netns: str, hosts: tuple[tuple[str, 
         netns=netns, hosts=hosts, resolv_conf=resolv_conf,
         stop_signal=int(getattr(signal.Signals, spec.stop_signal)), stop_grace=spec.stop_grace,
         cgroup_parent=cgroup_parent(store.root, project))
+
+
+def enter_spec(spec: Any, pid: int, argv: tuple[str, ...] | list[str], cgroup_procs: list[str],
+               seccomp_bpf: bytes | None, env: dict[str, str] | None = None, user: str | None = None,
+               workdir: str | None = None) -> Any:
+    """ContainerSpec → the EnterSpec of a process run inside that running container (exec, a
+    healthcheck): the container's own user, environment, working directory, capabilities and
+    seccomp filter, unless the caller overrides the first three."""
+    from envtool.runtime.enter import EnterSpec
+
+    env_map = dict(spec.env)
+    env_map.update(env or {})
+    return EnterSpec(pid, tuple(argv), tuple(env_map.items()), workdir or spec.workdir,
+                     spec.user if user is None else user, frozenset(spec.capabilities), tuple(cgroup_procs),
+                     seccomp_bpf)

@@ -7,7 +7,7 @@ wires the rooms that do the work:
 - health.py          healthcheck state and the prober that runs checks inside containers;
 - restart.py         restart policies and back-off;
 - state.py           state.json (typed records), written before anything is created;
-- network.py         the bridge, veths, published ports; network/dns.py the service names.
+- network/project.py the bridge, veths, published ports; network/dns.py the service names.
 
 It starts containers in depends_on order (waiting for healthy / completed), runs healthchecks,
 applies restart policies with back-off and rotates logs.  Containers write their output straight to
@@ -30,16 +30,16 @@ from envtool.errors import EnvtoolError
 from envtool.image.store import Store
 from envtool.network import nft
 from envtool.network.dns import DnsServer
-from envtool.runtime import enter, launcher
+from envtool.network.project import ProjectNetwork
+from envtool.runtime import launcher
 from envtool.runtime.cgroups import detect
-from envtool.runtime.namespaces import fd_path
+from envtool.runtime.namespaces import fd_path, new_netns
 from envtool.stack import restart, state
 from envtool.stack.control_server import ControlServer, close, reply, send
-from envtool.stack.convert import service_config
+from envtool.stack.convert import enter_spec, service_config
 from envtool.stack.graph import levels
 from envtool.stack.health import HealthState, Prober
 from envtool.stack.loop import EventLoop
-from envtool.stack.network import ProjectNetwork
 from envtool.stack.plan import Member, level_verdict, plan_up
 from envtool.stack.spec import ContainerSpec, StackSpec, container_from_json, stack_from_json, to_json
 from envtool.stack.state import RUNNING, ContainerRecord, Status
@@ -206,7 +206,7 @@ class Supervisor:
         if self.net is None:
             others = [s for p in state.projects(self.store.root) if p != self.project
                       for s in [state.load(state.Paths.for_project(self.store.root, p)).get("subnet")] if s]
-            self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others)
+            self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others, new_netns)
             self.net.leases.update(self.data.get("leases") or {})
             self.data["subnet"], self.data["bridge"] = str(self.net.subnet), self.net.bridge
             self.data["nft_table"] = nft.table_name(self.host_key)
@@ -429,9 +429,8 @@ class Supervisor:
             return
         spec, hc = m.spec, m.spec.health
         assert hc is not None
-        self.prober.start(spec.name, enter.EnterSpec(
-            c.pid, hc.command, spec.env, spec.workdir, spec.user, frozenset(spec.capabilities),
-            tuple(c.cgroup.procs_files()), _bpf(self.store, spec.capabilities)), hc.timeout)
+        self.prober.start(spec.name, enter_spec(spec, c.pid, hc.command, c.cgroup.procs_files(),
+                                                _bpf(self.store, spec.capabilities)), hc.timeout)
 
     def _on_probe(self, name: str, ok: bool, output: str) -> None:
         m = self.managed.get(name)
@@ -539,7 +538,7 @@ class Supervisor:
             self.dns.close()
             self.dns = None
         if self.net is None and self.data.get("bridge"):
-            self.net = ProjectNetwork.choose(self.host_key, None, self.data["subnet"], [])
+            self.net = ProjectNetwork.choose(self.host_key, None, self.data["subnet"], [], new_netns)
         if self.net:
             self.net.down()
             self.net = None

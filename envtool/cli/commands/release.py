@@ -87,9 +87,8 @@ def promote(ctx: typer.Context, source: str = typer.Option(..., "--from", help="
 
 def releases(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the promotion history and this host's deployments."""
-    import os
 
-    out = api.releases(ctx.obj.file, ctx.obj.directory, os.environ.get("ENVTOOL_PROJECT"))
+    out = api.releases(ctx.obj.file, ctx.obj.directory, api.context().project)
     if json_:
         render.print_json(out)
         return

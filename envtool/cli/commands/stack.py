@@ -57,15 +57,17 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
             raise UsageError("--bundle runs the whole release: no SERVICE, --dry-run or --watch")
         final, rid = api.up_bundle(bundle, env, rep, _progress, release)
         render.info(f"release {rid}" + (f" ({env})" if env else ""))
-        os.environ["ENVTOOL_PROJECT"] = final["project"]
+        api.configure(project=final["project"])
         _report(final, json_)
         if not detach:
             _attach(ctx, env)
         return
     if dry_run:
         with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
-            actions = api.plan(ctx.obj.file, ctx.obj.directory, env, rep)
-        for a in actions:
+            dry = api.plan(ctx.obj.file, ctx.obj.directory, env, rep)
+        for line in dry.would:
+            typer.echo(line)
+        for a in dry.actions:
             typer.echo(a.describe())
         return
     notes: list[str] = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from envtool._util.digest import sha256_bytes
 from envtool.errors import ImageNotFound, InputError, RuntimeFailure, StoreError
 from envtool.image import oci
 from envtool.image.store import Image, Store
+from envtool.spec.imageref import ImageRef, InvalidImageRef
 
 ACCEPT = ", ".join([oci.MANIFEST, oci.INDEX, oci.DOCKER_MANIFEST,
                     "application/vnd.docker.distribution.manifest.list.v2+json"])
@@ -49,12 +49,14 @@ class Ref:
 
 
 def parse_ref(text: str) -> Ref:
-    m = re.fullmatch(r"(?P<reg>[^/]+)/(?P<repo>[a-z0-9._/-]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<dig>sha256:[0-9a-f]{64}))?",
-                     text)
-    if not m or not ("." in m["reg"] or ":" in m["reg"] or m["reg"] == "localhost"):
+    try:
+        r = ImageRef.parse(text)
+    except InvalidImageRef:
+        r = None
+    if r is None or r.kind != "registry" or r.registry is None:
         raise InputError(f"invalid registry reference {text!r}",
                          hint="use REGISTRY/REPOSITORY[:TAG][@DIGEST], e.g. localhost:5000/team/app:1.2")
-    return Ref(m["reg"], m["repo"], m["tag"], m["dig"])
+    return Ref(r.registry, r.repository, r.tag, r.digest)
 
 
 def _request(method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None

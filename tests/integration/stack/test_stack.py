@@ -420,3 +420,33 @@ def test_rapid_restarts_reuse_the_veth_name_cleanly(stack):
     log = (Path(stack.env["ENVTOOL_ROOT"]) / "projects" / stack.name / "supervisor.log").read_text()
     assert "create veth" not in log
     assert stack.ps()[f"{stack.name}-web-1"]["status"] == "running"
+
+
+def test_dry_run_changes_nothing_and_says_what_up_would_do(stack):
+    """No build, no lock written, no layer unpacked, no folder or volume created, no container."""
+    body = """
+[volumes.data]
+
+[services.app]
+image = "py"
+command = ["sleep", "600"]
+environment = { MODE = "one" }
+volumes = ["./files:/files", "data:/data"]
+"""
+    stack.write(body)
+    root = Path(stack.env["ENVTOOL_ROOT"])
+    dry = stack.cli("up", "--dry-run", check=True).stdout
+    assert "would write envtool.lock" in dry and "would build image py" in dry
+    assert f"would create folder {stack.dir / 'files'}" in dry and f"would create volume {stack.name}_data" in dry
+    assert f"create   {stack.name}-app-1: its image py is made first" in dry
+    assert not (stack.dir / "envtool.lock").exists() and not (stack.dir / "files").exists()
+    assert not (root / "volumes" / f"{stack.name}_data").exists()
+    assert not (root / "projects" / stack.name / "state.json").exists()
+
+    stack.cli("up", "-d", check=True)
+    pid = stack.ps()[f"{stack.name}-app-1"]["pid"]
+    stack.write(body.replace('MODE = "one"', 'MODE = "two"'))
+    dry = stack.cli("up", "--dry-run", check=True).stdout
+    assert "would build" not in dry and "would create" not in dry, dry
+    assert f"recreate {stack.name}-app-1: configuration changed" in dry
+    assert stack.ps()[f"{stack.name}-app-1"]["pid"] == pid

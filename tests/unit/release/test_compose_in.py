@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from envtool.errors import SpecError
-from envtool.release.compose_in import _instructions, convert
+from envtool.release.compose_in import convert
+from envtool.release.dockerfile_in import _instructions
 from tests.conftest import DATA
 
 

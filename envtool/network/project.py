@@ -1,5 +1,13 @@
-"""A project's network, assembled from network/ (IPAM, netlink, nftables, DNS) and the runtime's
-namespace helper: the bridge, one veth per container, published ports, egress NAT."""
+"""A project's network: the bridge, one veth per container, published ports, egress NAT.
+
+It works through doors it is handed, so its logic runs without root in tests:
+- `host`: a netlink socket in the host's namespace (network/netlink.py's Netlink, or the
+  RecordingNetlink double beside it);
+- `new_netns`: makes a network namespace and runs a function in it (runtime/namespaces.py's
+  new_netns: network/ may not import runtime/, the stack passes it in);
+- `firewall`: applies and removes the project's nftables table (network/nft.py);
+- `sysctl`: writes a /proc/sys setting.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +16,27 @@ import ipaddress
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from envtool._util.names import interface_name
 from envtool.errors import HostError, InputError
 from envtool.network import ipam, nft
 from envtool.network.netlink import Netlink
-from envtool.runtime.namespaces import new_netns
+
+NewNetns = Callable[[Callable[[], Any]], tuple[int, Any]]
+
+
+class Firewall(Protocol):
+    def apply(self, project: str, bridge: str, subnet: str, ports: list[nft.PortRule],
+              isolate_host: bool = False) -> None: ...
+    def remove(self, project: str, bridge: str) -> None: ...
+
+
+class _Nftables:
+    apply = staticmethod(nft.apply)
+    remove = staticmethod(nft.remove)
 
 
 class PortInUse(InputError):
@@ -29,7 +51,7 @@ def veth_name(project: str, container: str) -> str:
     return interface_name("etv", project, container)
 
 
-def _sysctl(path: str, value: str) -> None:
+def write_sysctl(path: str, value: str) -> None:
     try:
         with open(path) as f:
             if f.read().strip() == value:
@@ -44,8 +66,12 @@ def _sysctl(path: str, value: str) -> None:
 class ProjectNetwork:
     key: str                    # state.host_key(): the project, plus its root's hash outside the default
     subnet: ipaddress.IPv4Network
+    new_netns: NewNetns
     leases: dict[str, str] = field(default_factory=dict)
-    host: Netlink | None = None
+    host: Any = None            # Netlink, or RecordingNetlink in tests
+    firewall: Firewall = field(default_factory=_Nftables)
+    sysctl: Callable[[str, str], None] = write_sysctl
+    isolate_host: bool = False  # a build step's network: nothing of the host's is reachable
     reserved: dict[tuple[str, int, str], socket.socket] = field(default_factory=dict)  # (ip, port, proto)
 
     @property
@@ -61,29 +87,36 @@ class ProjectNetwork:
         return self.allocator.gateway
 
     @classmethod
-    def choose(cls, key: str, pinned: str | None, recorded: str | None, others: list[str]) -> ProjectNetwork:
-        host = Netlink()
+    def choose(cls, key: str, pinned: str | None, recorded: str | None, others: list[str], new_netns: NewNetns,
+               host: Any = None, **kw: Any) -> ProjectNetwork:
+        host = host if host is not None else Netlink()
         if recorded:
             subnet = ipaddress.IPv4Network(recorded)
         else:
             used = [n for n in host.host_networks()] + others
             subnet = ipam.choose_subnet(used, pinned=pinned)
-        return cls(key, subnet, host=host)
+        return cls(key, subnet, new_netns, host=host, **kw)
 
     def up(self) -> None:
+        """The bridge, forwarding on and (for a stack) route_localnet so the host's own
+        127.0.0.1:PORT reaches a container; the firewall's input chain drops what a container
+        sends to 127.0.0.0/8 itself (CVE-2020-8558).  The table is applied with no ports yet."""
         assert self.host is not None
         self.host.ensure_bridge(self.bridge, self.gateway, self.subnet.prefixlen)
-        _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-        _sysctl(f"/proc/sys/net/ipv4/conf/{self.bridge}/route_localnet", "1")
+        self.sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+        if not self.isolate_host:
+            self.sysctl(f"/proc/sys/net/ipv4/conf/{self.bridge}/route_localnet", "1")
+        else:
+            self.apply_ports([])
 
     def apply_ports(self, ports: list[nft.PortRule]) -> None:
-        nft.apply(self.key, self.bridge, str(self.subnet), ports)
+        self.firewall.apply(self.key, self.bridge, str(self.subnet), ports, isolate_host=self.isolate_host)
 
     def attach(self, container: str) -> tuple[int, str]:
         """A new netns with eth0 on the bridge; returns (netns fd, address)."""
         assert self.host is not None
         address = self.allocator.allocate(container)
-        fd, inner = new_netns(Netlink)
+        fd, inner = self.new_netns(type(self.host))
         try:
             self.host.add_veth(veth_name(self.key, container), self.bridge, fd, address)
             inner.configure_inside("eth0", address, self.subnet.prefixlen, self.gateway)
@@ -135,7 +168,7 @@ class ProjectNetwork:
 
     def down(self) -> None:
         self.release_ports()
-        nft.remove(self.key, self.bridge)
+        self.firewall.remove(self.key, self.bridge)
         if self.host is not None:
             self.host.delete_link(self.bridge)
             self.host.close()
