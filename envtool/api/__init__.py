@@ -24,6 +24,7 @@ from envtool.api.project import (
     load_project,
     open_store,
     project_name,
+    reset,
     schema_text,
     validate,
 )
@@ -52,7 +53,7 @@ from envtool.api.stack import (
 from envtool.runtime.host import check_host
 
 __all__ = [
-    "Context", "configure", "context",
+    "Context", "configure", "context", "reset",
     "StackHooks", "build", "bundle", "check_host", "config", "control_services", "desired_stack", "diff",
     "down", "exec_spec", "export_compose", "export_kubernetes", "gc", "image_digests", "import_compose", "init",
     "list_images", "load_project", "lock", "log_files", "open_store", "plan", "project_name", "promote", "ps",

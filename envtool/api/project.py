@@ -77,34 +77,36 @@ def init(directory: str | None = None, name: str | None = None, force: bool = Fa
 
 @dataclass(frozen=True)
 class Context:
-    """What every call of the facade works against, decided once by the caller (the CLI, from its
-    options and environment) instead of read from the environment at each call."""
+    """What every call of the facade works against: the store root and the project a `-p NAME`
+    named, decided by the caller (the CLI, per command) rather than read from the environment by
+    each function."""
     root: Path                      # the store: ENVTOOL_ROOT, default /var/lib/envtool
     project: str | None = None      # -p NAME: act on this project's stack, whatever the directory
 
 
-_context: Context | None = None
+_given: dict[str, Any] = {}         # what configure() was told; the rest comes from the environment
 
 
 def configure(root: str | os.PathLike[str] | None = None, project: str | None = None) -> Context:
-    """Set the context of the calls that follow; what is not given comes from the environment
-    (ENVTOOL_ROOT, ENVTOOL_PROJECT) as it is now."""
-    global _context
-    _context = _from_environment(root, project)
-    return _context
+    """Set the context of the calls that follow (until `reset`); what is not given comes from the
+    environment (ENVTOOL_ROOT, ENVTOOL_PROJECT)."""
+    if root is not None:
+        _given["root"] = Path(root)
+    if project is not None:
+        _given["project"] = project
+    return context()
+
+
+def reset() -> None:
+    """Forget what configure() was told (the CLI does at the end of every command)."""
+    _given.clear()
 
 
 def context() -> Context:
-    """The configured context; a library caller that configured none gets the environment's, as
-    it is at this call."""
-    return _context if _context is not None else _from_environment()
-
-
-def _from_environment(root: str | os.PathLike[str] | None = None, project: str | None = None) -> Context:
     from envtool.image.store import DEFAULT_ROOT
 
-    return Context(Path(root or os.environ.get("ENVTOOL_ROOT") or DEFAULT_ROOT),
-                   project or os.environ.get("ENVTOOL_PROJECT") or None)
+    return Context(_given.get("root") or Path(os.environ.get("ENVTOOL_ROOT") or DEFAULT_ROOT),
+                   _given.get("project") or os.environ.get("ENVTOOL_PROJECT") or None)
 
 
 def open_store() -> Store:

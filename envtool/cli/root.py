@@ -40,10 +40,10 @@ def _globals(
                                        help="Act on this project's stack (e.g. one run from a bundle)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks (read by cli/app.py, which catches errors)."),
 ) -> None:
-
-    from envtool.api.project import configure
+    from envtool.api.project import configure, reset
 
     configure(project=project)
+    ctx.call_on_close(reset)            # one command's context: nothing carries into later calls
     ctx.obj = Globals(file, directory)
 
 

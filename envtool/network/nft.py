@@ -30,7 +30,7 @@ class PortRule:
     host_ip: str | None         # None = every local address
     host_port: int
     protocol: str               # tcp | udp
-    address: str                # container address
+    address: str | None         # a ready container's address; None: published, no replica ready yet
     port: int                   # container port
 
 
@@ -42,10 +42,21 @@ def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolat
     """isolate_host: drop everything from the bridge to the host itself (build steps: they reach
     the outside through NAT, never a service of the host's, on loopback or any other address)."""
     t = table_name(project)
-    dnat = []
-    for p in ports:
-        match = f"ip daddr {p.host_ip} " if p.host_ip and p.host_ip not in ("0.0.0.0",) else "fib daddr type local "
-        dnat.append(f"{match}{p.protocol} dport {p.host_port} dnat to {p.address}:{p.port}")
+    dnat, refuse = [], []
+    for (host_ip, host_port, proto), backends in _groups(ports).items():
+        match = f"ip daddr {host_ip} " if host_ip and host_ip not in ("0.0.0.0",) else "fib daddr type local "
+        if not backends:              # published, nothing ready: refused at once, not left hanging
+            refuse.append(f"{match}{proto} dport {host_port} " + ("reject with tcp reset" if proto == "tcp" else "reject"))
+        elif len(backends) == 1:
+            dnat.append(f"{match}{proto} dport {host_port} dnat to {backends[0][0]}:{backends[0][1]}")
+        elif len({port for _, port in backends}) == 1:   # replicas: the kernel balances new connections
+            pairs = ", ".join(f"{i} : {addr}" for i, (addr, _) in enumerate(backends))
+            dnat.append(f"{match}{proto} dport {host_port} dnat to numgen inc mod {len(backends)} map "
+                        f"{{ {pairs} }} : {backends[0][1]}")
+        else:
+            pairs = ", ".join(f"{i} : {addr} . {port}" for i, (addr, port) in enumerate(backends))
+            dnat.append(f"{match}{proto} dport {host_port} dnat ip addr . port to numgen inc mod {len(backends)} "
+                        f"map {{ {pairs} }}")
     lines = [
         f"table ip {t} {{",
         "  chain prerouting {", "    type nat hook prerouting priority dstnat; policy accept;",
@@ -60,6 +71,7 @@ def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolat
         "  chain input {", "    type filter hook input priority filter - 1; policy accept;",
         f'    iifname "{bridge}" ip daddr 127.0.0.0/8 ct status & dnat != dnat drop',
         *([f'    iifname "{bridge}" drop'] if isolate_host else []),
+        *(f"    {r}" for r in refuse),
         "  }",
         "  chain forward {", "    type filter hook forward priority filter - 1; policy accept;",
         f'    iifname "{bridge}" oifname "{BRIDGE_GLOB}" oifname != "{bridge}" drop',
@@ -68,6 +80,16 @@ def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolat
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _groups(ports: list[PortRule]) -> dict[tuple[str | None, int, str], list[tuple[str, int]]]:
+    """Published (host ip, port, protocol) → its ready backends (address, port), sorted."""
+    out: dict[tuple[str | None, int, str], list[tuple[str, int]]] = {}
+    for p in ports:
+        backends = out.setdefault((p.host_ip, p.host_port, p.protocol), [])
+        if p.address is not None:
+            backends.append((p.address, p.port))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def nft_path() -> str:

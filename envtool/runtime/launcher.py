@@ -201,14 +201,35 @@ def reap(c: Container, block: bool = True) -> ExitInfo | None:
 
 
 def stop(c: Container, sig: int | None = None, grace: float | None = None) -> ExitInfo:
-    """Send the stop signal, wait up to the grace period, then SIGKILL everything in the cgroup."""
+    """Send the stop signal, wait up to the grace period, then SIGKILL everything in the cgroup.
+    A PID 1 that does not catch the signal is killed at once (see `heeds`)."""
     if c.exit is None:
-        _kill(c, sig or c.cfg.stop_signal)
-        if not _wait_readable(c.pidfd, c.cfg.stop_grace if grace is None else grace):
+        sig = sig or c.cfg.stop_signal
+        if heeds(c.pid, sig):
+            _kill(c, sig)
+            if not _wait_readable(c.pidfd, c.cfg.stop_grace if grace is None else grace):
+                _kill(c, signal.SIGKILL)
+        else:
             _kill(c, signal.SIGKILL)
     info = reap(c)
     assert info is not None
     return info
+
+
+def heeds(pid: int, sig: int, status_dir: str = "/proc") -> bool:
+    """Whether the container's PID 1 will act on `sig`: the kernel delivers a signal to the init of
+    a pid namespace only when it has a handler for it (SigCgt in /proc/PID/status), so a PID 1
+    without one (python, node, a shell script run without an init) never sees the stop signal, and
+    waiting out its grace period achieves nothing.  An init (tini) catches it and forwards it.
+    When the status cannot be read the answer is yes: the grace period is the safe way."""
+    try:
+        with open(f"{status_dir}/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return True
 
 
 def _kill(c: Container, sig: int) -> None:

@@ -126,11 +126,7 @@ def check_ports(p: Project, d: FsPath) -> Iterator[Problem]:
     for name, svc in p.services.items():
         for i, port in enumerate(svc.ports):
             if not port.published:
-                continue
-            if svc.replicas > 1:
-                yield (("services", name, "ports", i),
-                       f"host port {port.published} cannot be shared by {svc.replicas} replicas",
-                       f'publish only the container port ("{port.target}") for a random host port each')
+                continue                  # replicas share a published port: the kernel balances them
             key = (port.host_ip or "*", port.published, port.protocol.value)
             for other_key, other in seen.items():
                 same_port = other_key[1:] == key[1:]

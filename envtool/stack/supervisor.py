@@ -46,6 +46,7 @@ from envtool.stack.state import RUNNING, ContainerRecord, Status
 
 LOG_MAX = 10 * 1024 * 1024
 STARTING_PROBE = 0.1           # seconds between healthchecks until the first success
+ACCEPT_PROBE = 0.05            # seconds between connection attempts until a published port accepts
 IDLE_EXIT = 60.0               # seconds without containers before an idle supervisor exits
 PROBING = (Status.STARTING, Status.HEALTHY, Status.UNHEALTHY)
 
@@ -82,6 +83,17 @@ class Managed:
     start_time: int | None = None                         # of PID 1, in clock ticks (pid reuse guard)
     health: HealthState | None = None
     adopted: bool = False              # started by an earlier supervisor: not our child, its status is lost
+    accepting: bool = False            # its first published TCP port took a connection
+    leaving: bool = False              # being stopped: out of the port map and DNS first
+
+    def ready(self) -> bool:
+        """Ready for traffic (published ports, service DNS): healthy when it has a healthcheck,
+        else running and — when it publishes a TCP port — accepting on it."""
+        if self.status not in RUNNING or not self.address or self.leaving:
+            return False
+        if self.spec.health:
+            return self.status == Status.HEALTHY
+        return self.accepting or _accept_port(self.spec) is None
 
     def row(self) -> dict[str, Any]:
         c = self.container
@@ -99,6 +111,11 @@ class Managed:
         return ContainerRecord(_spec_json(self.spec), self.status, self.container.pid if self.container else None,
                                self.start_time if alive else None, self.spec.hash, self.spec.image,
                                self.spec.service, self.address, self.restarts, self.exit_code, self.started_wall)
+
+
+def _accept_port(spec: ContainerSpec) -> int | None:
+    """The container port whose accepting makes a container without a healthcheck ready."""
+    return next((p.target for p in spec.ports if p.published and p.protocol == "tcp"), None)
 
 
 @dataclass
@@ -125,6 +142,7 @@ class Supervisor:
         self.net: ProjectNetwork | None = None
         self.dns: DnsServer | None = None
         self.job: Job | None = None
+        self._applied_ports: list[nft.PortRule] | None = None
         self.cgroups = detect()
         self.init_path: str | None = None
         self.data = state.load(self.paths) or {"project": project, "containers": {}}
@@ -172,6 +190,8 @@ class Supervisor:
         print(f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d} {text}", flush=True)
 
     def _save(self) -> None:
+        """Record the state, and bring the published ports in line with who is ready now."""
+        self._sync_ports()
         self.data["containers"] = {n: m.record().to_json() for n, m in self.managed.items()}
         if self.net:
             self.data["subnet"] = str(self.net.subnet)
@@ -219,19 +239,38 @@ class Supervisor:
         return self.net
 
     def _publish(self, stack: StackSpec) -> None:
+        """Addresses for every container of the stack, and its published ports held on the host (a
+        port another process holds fails the apply before anything starts)."""
         net = self._network_up(stack.subnet)
-        rules = [nft.PortRule(p.host_ip, p.published, p.protocol, net.allocator.allocate(c.name), p.target)
-                 for c in stack.containers for p in c.ports if p.published]
-        net.reserve_ports(rules)
-        net.apply_ports(rules)
+        for c in stack.containers:
+            net.allocator.allocate(c.name)
+        net.reserve_ports([nft.PortRule(p.host_ip, p.published, p.protocol, None, p.target)
+                           for c in stack.containers for p in c.ports if p.published])
+
+    def _sync_ports(self) -> None:
+        """Each published port goes to the replicas that are ready, balanced by the kernel (an
+        nftables numgen map; established connections keep their conntrack entry), and is refused
+        while none is.  The table is replaced atomically, and only when the set changed."""
+        if self.net is None:
+            return
+        rules = sorted({nft.PortRule(p.host_ip, p.published, p.protocol, m.address if m.ready() else None, p.target)
+                        for m in self.managed.values() for p in m.spec.ports if p.published},
+                       key=lambda r: (r.host_port, r.protocol, r.host_ip or "", r.address or "", r.port))
+        if rules != self._applied_ports:
+            try:
+                self.net.apply_ports(rules)
+                self._applied_ports = rules
+            except EnvtoolError as e:          # logged; a stop or down must still complete
+                self._log(f"published ports: {e}")
 
     def _lookup(self, name: str) -> list[str] | None:
         suffix = f".{self.project}"
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-        hits = [m.address for m in self._ordered() if m.address and (
+        named = [m for m in self._ordered() if m.address and (
             m.spec.service == name or m.spec.name == name or f"{m.spec.service}-{m.spec.replica}" == name)]
-        return hits or None
+        ready = [m.address for m in named if m.ready()]     # ready replicas; none yet: every one
+        return ready or [m.address for m in named] or None
 
     # ---- apply (up) -----------------------------------------------------------------------------
     def _apply(self, stack: StackSpec, conn: socket.socket) -> None:
@@ -362,10 +401,30 @@ class Supervisor:
         """From here on the container is watched the same way, started now or re-adopted."""
         c = m.container
         assert c is not None
-        m.status = status
+        m.status, m.accepting = status, False
         self.loop.watch(c.pidfd, lambda fd: self._on_exit(m))
         if m.spec.health:
             self.loop.at(min(m.spec.health.interval, first_probe), lambda: self._probe(m, c))
+        elif _accept_port(m.spec) is not None:
+            self.loop.at(ACCEPT_PROBE, lambda: self._check_accepting(m, c))
+
+    def _check_accepting(self, m: Managed, c: launcher.Container) -> None:
+        """A container without a healthcheck is ready once its published TCP port takes a
+        connection: tried on its own bridge address every 50 ms until then."""
+        if m.container is not c or m.status not in RUNNING or m.accepting:
+            return
+        port = _accept_port(m.spec)
+        assert port is not None
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.05)                 # on our own bridge: refused or accepted at once
+            accepted = s.connect_ex((m.address, port)) == 0
+        if accepted:
+            m.accepting = True
+            self._log(f"{m.spec.name}: accepting on port {port}")
+            self._save()
+            self._advance()
+        else:
+            self.loop.at(ACCEPT_PROBE, lambda: self._check_accepting(m, c))
 
     def _start_failed(self, m: Managed, e: EnvtoolError) -> None:
         m.status, m.exit_code, m.error = Status.FAILED, 127, e.message + (f" (hint: {e.hint})" if e.hint else "")
@@ -401,6 +460,7 @@ class Supervisor:
             info, ran = launcher.reap(c), time.monotonic() - m.started_mono
         launcher.cleanup(c, remove_state=False)
         self._cancel_probe(m)
+        m.accepting = False
         m.exit_code = info.code if info else None
         m.oom_killed = bool(info and info.oom_killed)
         if m.oom_killed:
@@ -463,15 +523,23 @@ class Supervisor:
         live = [(m, m.container) for m in members if m.container is not None and m.status in RUNNING]
         for m in members:
             m.stopped_by_user = True
+            m.leaving = True
             if m.status == Status.RESTARTING:
                 m.status = Status.STOPPED
+        self._sync_ports()              # no new connection reaches what is about to stop
+        graceful = []
         for m, c in live:
             self._cancel_probe(m)
+            sig = getattr(signal.Signals, m.spec.stop_signal)
+            if not launcher.heeds(c.pid, sig):      # its PID 1 would never see it: no grace to wait out
+                sig = signal.SIGKILL
+            else:
+                graceful.append((m, c))
             try:
-                signal.pidfd_send_signal(c.pidfd, getattr(signal.Signals, m.spec.stop_signal))
+                signal.pidfd_send_signal(c.pidfd, sig)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + max((m.spec.stop_grace for m, _ in live), default=0)
+        deadline = time.monotonic() + max((m.spec.stop_grace for m, _ in graceful), default=0)
         pending = {c.pidfd: c for _, c in live}
         while pending and time.monotonic() < deadline:
             ready = select_readable(list(pending), deadline - time.monotonic())
@@ -490,7 +558,9 @@ class Supervisor:
             if self.net:
                 self.net.detach(m.spec.name)
             m.exit_code = info.code if info else None
-            m.status = Status.STOPPED
+            m.status, m.accepting = Status.STOPPED, False
+        for m in members:
+            m.leaving = False
         self._save()
 
     def _remove_container(self, name: str) -> None:
@@ -584,6 +654,7 @@ class Supervisor:
             status = rec.status if spec.health and rec.status in PROBING else (
                 Status.STARTING if spec.health else Status.RUNNING)
             self._running(m, status, first_probe=0.1)
+            m.accepting = True                  # it was serving: no gap in its published ports
             self._log(f"{name}: adopted pid {rec.pid}")
         if self.data.get("subnet"):
             self._network_up()

@@ -100,3 +100,20 @@ def test_diff_between_environments(capsys):
     assert code == 0 and "services.api.replicas" in out
     code, _, err = run_main(["-C", shop, "diff", "staging", "prod"], capsys)
     assert code == 2 and "prod" in err and "production" in err
+
+
+def test_a_commands_context_does_not_outlive_it(tmp_path, capsys, monkeypatch):
+    """-p NAME is that command's; a later library call in the same process sees the environment's
+    root and no project (a stale context once sent in-process calls to another store)."""
+    from envtool import api
+
+    monkeypatch.setenv("ENVTOOL_ROOT", str(tmp_path / "root-a"))
+    monkeypatch.delenv("ENVTOOL_PROJECT", raising=False)
+    (tmp_path / "envtool.toml").write_text('[project]\nname = "demo"\n')
+    assert run_main(["-p", "other", "-C", str(tmp_path), "validate"], capsys)[0] == 0
+    monkeypatch.setenv("ENVTOOL_ROOT", str(tmp_path / "root-b"))
+    ctx = api.context()
+    assert ctx.project is None and ctx.root == tmp_path / "root-b"
+    assert api.configure(project="x").project == "x" and api.context().root == tmp_path / "root-b"
+    api.reset()
+    assert api.context().project is None

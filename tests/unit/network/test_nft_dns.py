@@ -95,3 +95,13 @@ def test_server_answers_only_its_clients_network():
         finally:
             c.close()
             srv.close()
+
+
+def test_replicas_behind_one_port_are_balanced_and_a_port_with_none_ready_is_refused():
+    text = nft.render("shop", "et-abc", "10.89.3.0/24", [
+        nft.PortRule(None, 8080, "tcp", "10.89.3.3", 5000), nft.PortRule(None, 8080, "tcp", "10.89.3.2", 5000),
+        nft.PortRule("127.0.0.1", 9090, "tcp", None, 80), nft.PortRule(None, 5353, "udp", None, 53)])
+    assert text.count("tcp dport 8080 dnat to numgen inc mod 2 map { 0 : 10.89.3.2, 1 : 10.89.3.3 } : 5000") == 2
+    assert "ip daddr 127.0.0.1 tcp dport 9090 reject with tcp reset" in text
+    assert "fib daddr type local udp dport 5353 reject" in text
+    assert "dport 9090 dnat" not in text

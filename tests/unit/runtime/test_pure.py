@@ -64,3 +64,16 @@ def test_seccomp_profile_follows_capabilities():
     admin = default_profile(set(DEFAULT_CAPABILITIES) | {"CAP_SYS_ADMIN"})
     assert {"mount", "unshare", "clone3"} <= set(admin.allowed) and admin.clone_any
     assert "chroot" not in default_profile(set(DEFAULT_CAPABILITIES) - {"CAP_SYS_CHROOT"}).allowed
+
+
+def test_heeds_reads_the_caught_signal_mask_of_pid_1(tmp_path):
+    from envtool.runtime.launcher import heeds
+
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "status").write_text("Name:\tpython3\nSigIgn:\t0000000001001000\nSigCgt:\t0000000180000002\n")
+    assert not heeds(7, 15, str(tmp_path))      # SIGTERM: no handler (python as PID 1)
+    assert heeds(7, 2, str(tmp_path))           # SIGINT: python's KeyboardInterrupt handler
+    (tmp_path / "8").mkdir()
+    (tmp_path / "8" / "status").write_text("Name:\ttini\nSigCgt:\t000000007fffdeff\n")
+    assert heeds(8, 15, str(tmp_path))          # an init catches (and forwards) it
+    assert heeds(9, 15, str(tmp_path))          # unreadable: wait out the grace period, as before

@@ -28,9 +28,9 @@ def test_port_clash(load_error):
     assert "also published by 'web'" in e.message
 
 
-def test_fixed_port_with_replicas(load_error):
-    e = load_error(BASE + 'ports = ["8080:80"]\nreplicas = 2\n')
-    assert "cannot be shared by 2 replicas" in e.message
+def test_replicas_share_a_published_port(project):
+    loaded = project(BASE + 'ports = ["8080:80"]\nreplicas = 2\n')
+    assert loaded.project.services["web"].replicas == 2
 
 
 def test_dependency_cycle(load_error):
@@ -53,9 +53,10 @@ def test_environment_checks_run_per_overlay(project):
 
     from envtool.errors import SpecError
 
-    text = BASE + 'ports = ["8080:80"]\n[environments.prod.services.web]\nreplicas = 3\n'
+    text = BASE + 'ports = ["8080:80"]\n[services.api]\nimage = "py"\n' \
+        '[environments.prod.services.api]\nports = ["8080:81"]\n'
     project(text)  # the base is fine
-    with pytest.raises(SpecError, match="cannot be shared by 3 replicas"):
+    with pytest.raises(SpecError, match="also published by 'web'"):
         project(text, env="prod")
 
 
