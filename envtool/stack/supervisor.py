@@ -86,6 +86,9 @@ class Managed:
     accepting: bool = False            # its first published TCP port took a connection
     leaving: bool = False              # being stopped: out of the port map and DNS first
 
+    def running(self) -> bool:
+        return self.status in RUNNING and bool(self.address) and not self.leaving
+
     def ready(self) -> bool:
         """Ready for traffic (published ports, service DNS): healthy when it has a healthcheck,
         else running and — when it publishes a TCP port — accepting on it."""
@@ -249,13 +252,24 @@ class Supervisor:
 
     def _sync_ports(self) -> None:
         """Each published port goes to the replicas that are ready, balanced by the kernel (an
-        nftables numgen map; established connections keep their conntrack entry), and is refused
-        while none is.  The table is replaced atomically, and only when the set changed."""
+        nftables numgen map; established connections keep their conntrack entry).  While none is
+        ready it goes to every running one (as right after `up -d`, which does not wait for health,
+        as Compose's does not), and while none runs it is refused at once.  The table is replaced
+        atomically, and only when the set changed."""
         if self.net is None:
             return
-        rules = sorted({nft.PortRule(p.host_ip, p.published, p.protocol, m.address if m.ready() else None, p.target)
-                        for m in self.managed.values() for p in m.spec.ports if p.published},
-                       key=lambda r: (r.host_port, r.protocol, r.host_ip or "", r.address or "", r.port))
+        published: dict[tuple[str | None, int, str], list[tuple[Managed, int]]] = {}
+        for m in self.managed.values():
+            for p in m.spec.ports:
+                if p.published:
+                    published.setdefault((p.host_ip, p.published, p.protocol), []).append((m, p.target))
+        found: set[nft.PortRule] = set()
+        for (host_ip, host_port, proto), members in published.items():
+            chosen = [x for x in members if x[0].ready()] or [x for x in members if x[0].running()]
+            found.update(nft.PortRule(host_ip, host_port, proto, m.address, target) for m, target in chosen)
+            if not chosen:
+                found.add(nft.PortRule(host_ip, host_port, proto, None, members[0][1]))
+        rules = sorted(found, key=lambda r: (r.host_port, r.protocol, r.host_ip or "", r.address or "", r.port))
         if rules != self._applied_ports:
             try:
                 self.net.apply_ports(rules)
@@ -269,8 +283,8 @@ class Supervisor:
             name = name[: -len(suffix)]
         named = [m for m in self._ordered() if m.address and (
             m.spec.service == name or m.spec.name == name or f"{m.spec.service}-{m.spec.replica}" == name)]
-        ready = [m.address for m in named if m.ready()]     # ready replicas; none yet: every one
-        return ready or [m.address for m in named] or None
+        ready = [m.address for m in named if m.ready()]     # ready replicas; none yet: every running one
+        return ready or [m.address for m in named if m.running()] or [m.address for m in named] or None
 
     # ---- apply (up) -----------------------------------------------------------------------------
     def _apply(self, stack: StackSpec, conn: socket.socket) -> None:
