@@ -67,8 +67,7 @@ class StackHooks:
 
         line = f"[watch] {text}"
         self.paths.logs.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log_of(self.paths)[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "a") as f:
+        with os.fdopen(self.paths.open_log(log_of(self.paths)[0]), "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
         if self.echo:
             sys.stderr.write(line + "\n")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import select
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from envtool._util.atomic import write_atomic
 from envtool._util.digest import digest_hex
 from envtool._util.ignore import read_patterns
 from envtool._util.linux import DEFAULT_CAPABILITIES
+from envtool._util.wait import readable
 from envtool.errors import BuildError, ContainerError, ImageNotFound
 from envtool.image import layer as layers_mod
 from envtool.image import oci
@@ -454,7 +454,7 @@ def pinned_pip_command(pins: list[dict[str, str]]) -> str:
 def _pump_lines(fd: int, on_line: Callable[[str], None]) -> list[str]:
     buf, tail = b"", list[str]()
     while True:
-        select.select([fd], [], [])
+        readable([fd])
         chunk = os.read(fd, 65536)
         if not chunk:
             break

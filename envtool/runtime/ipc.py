@@ -8,10 +8,10 @@ from __future__ import annotations
 import errno
 import json
 import os
-import select
 import time
 from dataclasses import asdict, dataclass
 
+from envtool._util.wait import readable
 from envtool.errors import CommandNotExecutable, CommandNotFound, ContainerError, SyscallError
 
 
@@ -76,11 +76,9 @@ def receive(fd: int, timeout: float = SETUP_TIMEOUT) -> ChildFailed | None:
     kills it; a single-threaded supervisor must never wait for ever."""
     chunks = []
     deadline = time.monotonic() + timeout
-    poller = select.poll()            # not select(): a busy supervisor's fds go past FD_SETSIZE
-    poller.register(fd, select.POLLIN)
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not poller.poll(left * 1000):
+        if left <= 0 or not readable([fd], left):
             return ChildFailed("setup", f"did not finish setting up within {timeout:g} s", errno.ETIMEDOUT)
         try:
             chunk = os.read(fd, 65536)

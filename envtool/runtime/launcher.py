@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 import shutil
 import signal
 import socket
@@ -17,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from envtool._util.wait import readable
 from envtool.errors import HostError, SyscallError
 from envtool.runtime import ipc
 from envtool.runtime.cgroups import Cgroup, CgroupManager, detect
@@ -207,7 +207,7 @@ def stop(c: Container, sig: int | None = None, grace: float | None = None) -> Ex
         sig = sig or c.cfg.stop_signal
         if heeds(c.pid, sig):
             _kill(c, sig)
-            if not _wait_readable(c.pidfd, c.cfg.stop_grace if grace is None else grace):
+            if not readable([c.pidfd], c.cfg.stop_grace if grace is None else grace):
                 _kill(c, signal.SIGKILL)
         else:
             _kill(c, signal.SIGKILL)
@@ -237,19 +237,6 @@ def _kill(c: Container, sig: int) -> None:
         signal.pidfd_send_signal(c.pidfd, sig)
     except ProcessLookupError:
         pass
-
-
-def _wait_readable(fd: int, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            return False
-        try:
-            r, _, _ = select.select([fd], [], [], left)
-            return bool(r)
-        except InterruptedError:
-            continue
 
 
 def cleanup(c: Container, remove_state: bool = True) -> None:
@@ -283,10 +270,7 @@ def run_attached(c: Container, on_signal: Callable[[int], None] | None = None) -
         while True:
             fds = [c.pidfd, wake_r] + (relay.fds() if relay else [])
             timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic())
-            try:
-                ready, _, _ = select.select(fds, [], [], timeout)
-            except InterruptedError:
-                continue
+            ready = readable(fds, timeout)
             if relay:
                 relay.pump(ready)
             if wake_r in ready:
@@ -356,8 +340,7 @@ class _PtyRelay:
 
     def drain(self) -> None:
         while True:
-            r, _, _ = select.select([self.master], [], [], 0)
-            if not r:
+            if not readable([self.master], 0):
                 return
             try:
                 data = os.read(self.master, 65536)

@@ -50,6 +50,11 @@ class Paths:
     def log(self, container: str) -> Path:
         return self.logs / f"{container}.log"
 
+    def open_log(self, name: str) -> int:
+        """An append-only fd of a container's (or the watcher's) log, created 0600: a log holds
+        whatever the service prints, its environment included."""
+        return os.open(self.log(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
 
 class Status(StrEnum):
     """A container's status, as `ps` shows it (a str: JSON and comparisons with text just work)."""

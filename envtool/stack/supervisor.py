@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from envtool._util.wait import readable
 from envtool.errors import EnvtoolError
 from envtool.image.store import Store
 from envtool.network import nft
@@ -376,7 +377,7 @@ class Supervisor:
         try:
             netns_fd, m.address = self.net.attach(spec.name)
             fds.append(netns_fd)
-            log_fd = os.open(self.paths.log(spec.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            log_fd = self.paths.open_log(spec.name)
             fds.append(log_fd)
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             fds.append(devnull)
@@ -459,8 +460,7 @@ class Supervisor:
                 continue
 
     def _write_log(self, name: str, text: str) -> None:
-        fd = os.open(self.paths.log(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "a") as f:
+        with os.fdopen(self.paths.open_log(name), "a") as f:
             f.write(text + "\n")
 
     def _on_exit(self, m: Managed) -> None:
@@ -556,7 +556,7 @@ class Supervisor:
         deadline = time.monotonic() + max((m.spec.stop_grace for m, _ in graceful), default=0)
         pending = {c.pidfd: c for _, c in live}
         while pending and time.monotonic() < deadline:
-            ready = select_readable(list(pending), deadline - time.monotonic())
+            ready = readable(pending, deadline - time.monotonic())
             for fd in ready:
                 pending.pop(fd, None)
         for c in pending.values():
@@ -683,19 +683,6 @@ def _pidfd(pid: int | None) -> int:
         return os.pidfd_open(pid) if pid else -1
     except OSError:
         return -1
-
-
-def select_readable(fds: list[int], timeout: float) -> list[int]:
-    """poll(), not select(): with a hundred containers the supervisor's fds pass FD_SETSIZE (1024)."""
-    import select
-
-    poller = select.poll()
-    for fd in fds:
-        poller.register(fd, select.POLLIN)
-    try:
-        return [fd for fd, _ in poller.poll(max(0.0, timeout) * 1000)]
-    except InterruptedError:
-        return []
 
 
 _BPF: dict[tuple[str, ...], bytes] = {}
