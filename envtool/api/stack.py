@@ -485,7 +485,7 @@ def exec_spec(service: str, argv: list[str], file: str | None = None, directory:
 
         raise RuntimeFailure(f"container {rec.spec['name']} is not running", hint="see `envtool ps`")
     spec = container_from_json(rec.spec)
-    cg = detect().open(f"{state.cgroup_parent(open_store().root, name)}/{spec.name}")
+    cg = detect().open(f"{state.cgroup_parent(open_store().root, name)}/{rec.runtime_id}")
     return enter_spec(spec, rec.pid, argv, cg.procs_files(),
                       bpf_for(spec.capabilities, str(open_store().cache_dir / "seccomp")),
                       parse_env(env or []), user, workdir)

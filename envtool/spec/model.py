@@ -73,6 +73,16 @@ class RestartPolicy(StrEnum):
     unless_stopped = "unless-stopped"
 
 
+class UpdateOrder(StrEnum):
+    start_first = "start-first"
+    stop_first = "stop-first"
+
+
+class FailureAction(StrEnum):
+    rollback = "rollback"
+    pause = "pause"
+
+
 class WatchAction(StrEnum):
     sync = "sync"
     restart = "restart"
@@ -215,6 +225,17 @@ class Develop(Strict):
     watch: list[WatchRule] = Field(default_factory=list)
 
 
+class Update(Strict):
+    """How a running service's containers are replaced (up of a change, restart, scale, reload)."""
+    order: UpdateOrder | None = Field(None, description="start-first (the default) starts the new container "
+                                      "and waits for it to be ready before the old one stops; stop-first stops "
+                                      "the old one first (the default for a service writing a named volume)")
+    parallelism: int = Field(1, ge=1, description="containers of the service replaced at a time")
+    monitor: Duration = Field(60.0, gt=0, description="how long a new container may take to get ready")
+    failure_action: FailureAction = Field(FailureAction.rollback, description="rollback: return the service "
+                                          "to what ran before; pause: stop where it failed")
+
+
 class Service(Strict):
     image: str = Field(description="a recipe name, a registry ref or oci-archive:<path>")
     command: Command | None = None
@@ -239,6 +260,7 @@ class Service(Strict):
     volumes: list[Volume] = Field(default_factory=list)
     healthcheck: Healthcheck | None = None
     develop: Develop | None = None
+    update: Update = Field(default_factory=Update)
     user: str | None = None
     workdir: str | None = None
     hostname: str | None = None

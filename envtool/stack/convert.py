@@ -147,6 +147,7 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
         health = (Health(tuple(hc.command), hc.interval, hc.timeout, hc.retries, hc.start_period)
                   if hc and not hc.disable else None)
         caps = tuple(sorted(effective_set(svc.cap_add, svc.cap_drop)))
+        update = update_policy(svc)
         for replica in range(1, svc.replicas + 1):
             cname = container_name(name, svc_name, replica)
             out.containers.append(ContainerSpec(
@@ -159,8 +160,25 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
                 stop_grace=svc.stop_grace_period, restart=svc.restart.value, health=health,
                 depends_on=tuple(sorted((k, v.value) for k, v in svc.depends_on.items())),
                 ports=tuple(Port(p.host_ip, p.published, p.target, p.protocol.value) for p in svc.ports),
-                hostname=svc.hostname or (svc_name if svc.replicas == 1 else f"{svc_name}-{replica}")))
+                hostname=svc.hostname or (svc_name if svc.replicas == 1 else f"{svc_name}-{replica}"),
+                update=update))
     return out
+
+
+def update_policy(svc: Any) -> Any:
+    """The service's [update] settings, with the order decided: start-first, unless the service
+    writes a named volume (two containers of a database on one data directory corrupt it) and
+    the order was not set."""
+    from envtool.stack.spec import UpdatePolicy
+
+    u = svc.update
+    order, why = u.order.value if u.order else None, ""
+    if order is None:
+        writes = sorted({v.source for v in svc.volumes if v.type == "volume" and v.source and not v.read_only})
+        order = "stop-first" if writes else "start-first"
+        if writes:
+            why = f"it writes volume {writes[0]!r} (set update.order to choose)"
+    return UpdatePolicy(order, u.parallelism, u.monitor, u.failure_action.value, why)
 
 
 def missing_sources(stack: Any, store: Store) -> list[tuple[str, str]]:
@@ -187,10 +205,12 @@ def make_sources(stack: Any, store: Store) -> None:
 
 
 def service_config(spec: Any, store: Store, netns: str, hosts: tuple[tuple[str, str], ...], resolv_conf: str,
-                   init_path: str | None, project: str) -> ContainerConfig:
-    """ContainerSpec (+ its network) → ContainerConfig for the runtime."""
+                   init_path: str | None, project: str, instance: str | None = None) -> ContainerConfig:
+    """ContainerSpec (+ its network) → ContainerConfig for the runtime; `instance` is the runtime
+    id (state dir, cgroup) when it is not the container's name (a replacement)."""
+    rid = instance or spec.name
     return ContainerConfig(
-        name=spec.name, layers=spec.layers, state_dir=str(store.containers_dir / spec.name), argv=spec.argv,
+        name=rid, layers=spec.layers, state_dir=str(store.containers_dir / rid), argv=spec.argv,
         env=spec.env, workdir=spec.workdir, user=spec.user, hostname=spec.hostname,
         capabilities=frozenset(spec.capabilities), read_only=spec.read_only,
         mounts=tuple(BindMount(m.source, m.target, m.read_only, m.beneath) for m in spec.mounts),

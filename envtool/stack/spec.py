@@ -40,6 +40,16 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class UpdatePolicy:
+    """How the container is replaced; not part of its hash (a changed policy recreates nothing)."""
+    order: str = "start-first"             # start-first | stop-first
+    parallelism: int = 1
+    monitor: float = 60.0
+    failure_action: str = "rollback"       # rollback | pause
+    why: str = ""                          # why stop-first, when envtool chose it
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str                        # <project>-<service>-<replica>
     service: str
@@ -64,10 +74,13 @@ class ContainerSpec:
     depends_on: tuple[tuple[str, str], ...] = ()
     ports: tuple[Port, ...] = ()
     hostname: str = ""
+    update: UpdatePolicy = UpdatePolicy()
 
     @property
     def hash(self) -> str:
-        return sha256_bytes(canonical_json(to_json(self)))[7:23]
+        d = to_json(self)
+        del d["update"]
+        return sha256_bytes(canonical_json(d))[7:23]
 
 
 @dataclass
@@ -110,6 +123,7 @@ def container_from_json(d: dict[str, Any]) -> ContainerSpec:
     d["health"] = Health(**{**d["health"], "command": tuple(d["health"]["command"])}) if d.get("health") else None
     d["depends_on"] = tuple(tuple(x) for x in d["depends_on"])
     d["ports"] = tuple(Port(**p) for p in d["ports"])
+    d["update"] = UpdatePolicy(**d["update"]) if d.get("update") else UpdatePolicy()
     return ContainerSpec(**d)
 
 

@@ -88,6 +88,11 @@ class ContainerRecord:
     restarts: int = 0
     exit_code: int | None = None
     started_wall: float = 0.0
+    instance: str = ""              # runtime id (state dir, cgroup); "" = the container's name
+
+    @property
+    def runtime_id(self) -> str:
+        return self.instance or str(self.spec["name"])
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,8 +106,13 @@ class ContainerRecord:
 
 
 def records(data: dict[str, Any]) -> dict[str, ContainerRecord]:
-    """The containers of a loaded state document, typed."""
+    """The containers of a loaded state document, typed: each replica slot's current instance."""
     return {name: ContainerRecord.from_json(r) for name, r in (data.get("containers") or {}).items()}
+
+
+def retiring(data: dict[str, Any]) -> dict[str, ContainerRecord]:
+    """Replaced instances still serving (or draining) while their successors take over."""
+    return {name: ContainerRecord.from_json(r) for name, r in (data.get("retiring") or {}).items()}
 
 
 def load(paths: Paths) -> dict[str, Any]:

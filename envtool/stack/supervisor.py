@@ -6,11 +6,17 @@ wires the rooms that do the work:
 - plan.py            what `apply` changes (plan_up) and when the next level may start (level_verdict);
 - health.py          healthcheck state and the prober that runs checks inside containers;
 - restart.py         restart policies and back-off;
+- update.py          rolling replacement: start-first / stop-first, parallelism, monitor, rollback;
+- sockets.py         a container's listening ports and the connections it serves (/proc/PID/net);
 - state.py           state.json (typed records), written before anything is created;
 - network/project.py the bridge, veths, published ports; network/dns.py the service names.
 
 It starts containers in depends_on order (waiting for healthy / completed), runs healthchecks,
-applies restart policies with back-off and rotates logs.  Containers write their output straight to
+applies restart policies with back-off and rotates logs.  A container that must be replaced (a
+changed configuration or image, `restart`, a hot reload) is replaced by a new *instance* of its
+replica slot (runtime id `<name>`, `<name>.1`, `<name>.2` …: its own state dir, cgroup, veth and
+address) that starts while the old one still serves; the old one leaves the port map and DNS
+once the new one is ready (update.py).  Containers write their output straight to
 log files, so they outlive a killed supervisor; a new one re-adopts them from state.json (pid + start
 time) and from then on treats them as it treats its own.
 """
@@ -23,7 +29,7 @@ import shutil
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from envtool._util.wait import readable
@@ -35,7 +41,7 @@ from envtool.network.project import ProjectNetwork
 from envtool.runtime import launcher
 from envtool.runtime.cgroups import detect
 from envtool.runtime.namespaces import fd_path, new_netns
-from envtool.stack import restart, state
+from envtool.stack import restart, sockets, state
 from envtool.stack.control_server import ControlServer, close, reply, send
 from envtool.stack.convert import enter_spec, service_config
 from envtool.stack.graph import levels
@@ -44,10 +50,22 @@ from envtool.stack.loop import EventLoop
 from envtool.stack.plan import Member, level_verdict, plan_up
 from envtool.stack.spec import ContainerSpec, StackSpec, container_from_json, stack_from_json, to_json
 from envtool.stack.state import RUNNING, ContainerRecord, Status
+from envtool.stack.update import (
+    DONE,
+    QUEUED,
+    RETIRING,
+    STARTING,
+    STOPPING,
+    UNDONE,
+    Replacement,
+    ServiceUpdate,
+    failure,
+)
 
 LOG_MAX = 10 * 1024 * 1024
 STARTING_PROBE = 0.1           # seconds between healthchecks until the first success
 ACCEPT_PROBE = 0.05            # seconds between connection attempts until a published port accepts
+DRAIN_POLL = 0.02              # seconds between looks at a leaving container's open connections
 IDLE_EXIT = 60.0               # seconds without containers before an idle supervisor exits
 PROBING = (Status.STARTING, Status.HEALTHY, Status.UNHEALTHY)
 
@@ -86,6 +104,12 @@ class Managed:
     adopted: bool = False              # started by an earlier supervisor: not our child, its status is lost
     accepting: bool = False            # its first published TCP port took a connection
     leaving: bool = False              # being stopped: out of the port map and DNS first
+    instance: str = ""                 # runtime id: state dir, cgroup, veth, address lease
+    fresh: bool = False                # a new instance: its state dir is made anew at its first start
+    copy_from: str = ""                # ... from this instance's upper dir (a restart keeps its files)
+
+    def __post_init__(self) -> None:
+        self.instance = self.instance or self.spec.name
 
     def running(self) -> bool:
         return self.status in RUNNING and bool(self.address) and not self.leaving
@@ -108,13 +132,14 @@ class Managed:
                           for p in self.spec.ports if p.published],
                 "uptime": round(time.time() - self.started_wall, 1) if self.status in RUNNING else None,
                 "restarts": self.restarts, "exit_code": self.exit_code, "oom_killed": self.oom_killed,
-                "image": self.spec.image}
+                "image": self.spec.image, "instance": self.instance}
 
     def record(self) -> ContainerRecord:
         alive = self.container is not None and self.status in RUNNING
         return ContainerRecord(_spec_json(self.spec), self.status, self.container.pid if self.container else None,
                                self.start_time if alive else None, self.spec.hash, self.spec.image,
-                               self.spec.service, self.address, self.restarts, self.exit_code, self.started_wall)
+                               self.spec.service, self.address, self.restarts, self.exit_code, self.started_wall,
+                               self.instance)
 
 
 def _accept_port(spec: ContainerSpec) -> int | None:
@@ -130,6 +155,8 @@ class Job:
     needs: dict[str, set[str]]                 # service -> conditions dependents wait for
     index: int = -1
     done: bool = False
+    reached: set[str] = field(default_factory=set)         # services whose level has started
+    release: str | None = None                  # what ran before (a rollback returns to it)
 
 
 class Supervisor:
@@ -141,7 +168,10 @@ class Supervisor:
         self.paths.logs.mkdir(exist_ok=True)     # the root exists: the lock is in it
         self.loop = EventLoop()
         self.prober = Prober(self.loop, self._on_probe)
-        self.managed: dict[str, Managed] = {}
+        self.managed: dict[str, Managed] = {}          # replica slot → its current instance
+        self.retiring: list[Managed] = []              # replaced instances, serving until they leave
+        self.updates: dict[str, list[ServiceUpdate]] = {}
+        self._pumping = self._pump_again = self._ticking = False
         self.stack: StackSpec | None = None
         self.net: ProjectNetwork | None = None
         self.dns: DnsServer | None = None
@@ -197,6 +227,7 @@ class Supervisor:
         """Record the state, and bring the published ports in line with who is ready now."""
         self._sync_ports()
         self.data["containers"] = {n: m.record().to_json() for n, m in self.managed.items()}
+        self.data["retiring"] = {m.instance: m.record().to_json() for m in self.retiring}
         if self.net:
             self.data["subnet"] = str(self.net.subnet)
             self.data["bridge"] = self.net.bridge
@@ -208,6 +239,8 @@ class Supervisor:
         op = req.get("op")
         if op == "ps":
             reply(conn, {"ok": True, "containers": [m.row() for m in self._ordered()],
+                         "replaced": [{**m.row(), "status": "leaving" if m.leaving else str(m.status)}
+                                      for m in self.retiring],
                          "subnet": str(self.net.subnet) if self.net else None})
             close(conn)
         elif op == "apply":
@@ -222,6 +255,19 @@ class Supervisor:
 
     def _ordered(self) -> list[Managed]:
         return sorted(self.managed.values(), key=lambda m: (m.spec.service, m.spec.replica))
+
+    def _all(self) -> list[Managed]:
+        """Every instance: the slots' current ones and the replaced ones still serving."""
+        return self._ordered() + self.retiring
+
+    def _by_instance(self, instance: str) -> Managed | None:
+        return next((m for m in self._all() if m.instance == instance), None)
+
+    def _free_instance(self, slot: str) -> str:
+        """A runtime id for a new instance of the slot: `slot`, `slot.1`, `slot.2` …, the first that
+        no living instance holds (so they alternate)."""
+        used = {m.instance for m in self._all()}
+        return next(i for i in (slot if n == 0 else f"{slot}.{n}" for n in range(len(used) + 2)) if i not in used)
 
     # ---- network --------------------------------------------------------------------------------
     def _network_up(self, pinned: str | None = None) -> ProjectNetwork:
@@ -246,8 +292,8 @@ class Supervisor:
         """Addresses for every container of the stack, and its published ports held on the host (a
         port another process holds fails the apply before anything starts)."""
         net = self._network_up(stack.subnet)
-        for c in stack.containers:
-            net.allocator.allocate(c.name)
+        for m in self._ordered():
+            net.allocator.allocate(m.instance)
         net.reserve_ports([nft.PortRule(p.host_ip, p.published, p.protocol, None, p.target)
                            for c in stack.containers for p in c.ports if p.published])
 
@@ -260,7 +306,7 @@ class Supervisor:
         if self.net is None:
             return
         published: dict[tuple[str | None, int, str], list[tuple[Managed, int]]] = {}
-        for m in self.managed.values():
+        for m in self._all():
             for p in m.spec.ports:
                 if p.published:
                     published.setdefault((p.host_ip, p.published, p.protocol), []).append((m, p.target))
@@ -282,7 +328,7 @@ class Supervisor:
         suffix = f".{self.project}"
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-        named = [m for m in self._ordered() if m.address and (
+        named = [m for m in self._all() if m.address and (
             m.spec.service == name or m.spec.name == name or f"{m.spec.service}-{m.spec.replica}" == name)]
         ready = [m.address for m in named if m.ready()]     # ready replicas; none yet: every running one
         return ready or [m.address for m in named if m.running()] or [m.address for m in named] or None
@@ -293,6 +339,7 @@ class Supervisor:
             reply(conn, {"ok": False, "error": {"code": "busy", "message": "another up is in progress"}})
             close(conn)
             return
+        previous = self.data.get("release")
         self.stack = stack
         self.data["env"] = stack.env
         self.data["release"] = stack.release
@@ -304,47 +351,307 @@ class Supervisor:
         actions = plan_up(stack, actual)
         self._log(f"apply: {_summary(actions)}")
         wanted = {c.name: c for c in stack.containers}
-        for a in actions:
-            if a.kind in ("remove", "recreate"):
+        services = stack.services()
+        for a in actions:                    # services gone from the stack: nothing replaces them
+            if a.kind == "remove" and a.service not in services:
                 send(conn, {"event": "action", "text": a.describe()})
                 self._remove_container(a.container)
-        self._publish(stack)
+        self.updates = {}
         for a in actions:
+            spec = wanted.get(a.container)
             if a.kind in ("keep", "start"):
-                self.managed[a.container].spec = wanted[a.container]
-            elif a.kind in ("create", "recreate"):
-                self.managed[a.container] = Managed(wanted[a.container])
+                assert spec is not None
+                self.managed[a.container].spec = spec
+            elif a.kind == "create":
+                assert spec is not None
+                self.managed[a.container] = Managed(spec, fresh=True)
+            elif a.kind == "recreate":
+                assert spec is not None
+                old = self.managed[a.container]
+                if self._live(old):
+                    r = self._replacement(a.container, old, Managed(spec, instance=self._free_instance(a.container),
+                                                                    fresh=True))
+                    why = f"; stop-first: {spec.update.why}" if spec.update.why else ""
+                    send(conn, {"event": "action", "text": f"{a.describe()} ({r.order}{why})"})
+                else:
+                    send(conn, {"event": "action", "text": a.describe()})
+                    self._remove_container(a.container)
+                    self.managed[a.container] = Managed(spec, fresh=True)
+            elif a.kind == "remove":         # a scale down: the replica leaves once the others are replaced
+                old = self.managed[a.container]
+                send(conn, {"event": "action", "text": a.describe()})
+                if self._live(old):
+                    self._replacement(a.container, old, None)
+                else:
+                    self._remove_container(a.container)
+        self._publish(stack)
         deps = stack.dependencies()
         needs: dict[str, set[str]] = {}
         for d in deps.values():
             for dep, cond in d.items():
                 needs.setdefault(dep, set()).add(cond)
-        self.job = Job(conn, levels(deps), needs)
+        self.job = Job(conn, levels(deps), needs, release=previous)
         self._save()
         self._advance()
 
+    def _live(self, m: Managed) -> bool:
+        return m.container is not None and m.status in RUNNING
+
+    def _replacement(self, slot: str, old: Managed, new: Managed | None, restart_of: bool = False) -> Replacement:
+        """Queue the replacement of a running instance (new None: its removal); the old one keeps
+        serving meanwhile, listed among the retiring."""
+        policy = (new or old).spec.update
+        r = Replacement(slot, old, new, policy.order, old_spec=old.spec)
+        if new is not None:
+            if restart_of:
+                new.copy_from = old.instance      # its files (a hot reload's synced ones) come along
+            self.managed[slot] = new
+        else:
+            self.managed.pop(slot, None)
+        self.retiring.append(old)
+        service = old.spec.service
+        todo = self.updates.setdefault(service, [])
+        if not todo or todo[-1].failed:
+            todo.append(ServiceUpdate(service, policy.parallelism, policy.failure_action))
+        todo[-1].items.append(r)
+        return r
+
     def _advance(self) -> None:
+        self._pump_updates()
         job = self.job
         if job is None or job.done:
             return
         while True:
             if job.index >= 0:
-                verdict = level_verdict(job.levels[job.index], self._members(), job.needs)
+                level = job.levels[job.index]
+                pending = [u for s in level for u in self.updates.get(s, [])]
+                if not all(u.finished() for u in pending):
+                    return                          # replacements under way
+                failed = [f"service {u.service!r}: {u.failed}; {u.outcome}" for u in pending if u.failed]
+                if failed:
+                    self._finish_job(job, "update-failed", "; ".join(failed))
+                    return
+                verdict = level_verdict(level, self._members(), job.needs)
                 if verdict is None:
                     return                          # still waiting
                 if verdict:                          # a failure message
-                    job.done = True
-                    reply(job.client, {"ok": False, "error": {"code": "dependency-failed", "message": verdict}})
-                    close(job.client)
+                    self._finish_job(job, "dependency-failed", verdict)
                     return
             job.index += 1
             if job.index >= len(job.levels):
-                job.done = True
-                reply(job.client, {"ok": True, "containers": [m.row() for m in self._ordered()]})
-                close(job.client)
+                self._finish_job(job)
                 return
-            level = set(job.levels[job.index])
-            self._start_many([m for m in self._ordered() if m.spec.service in level and m.status not in RUNNING])
+            starting = set(job.levels[job.index])
+            job.reached |= starting
+            queued = {id(r.new) for us in self.updates.values() for u in us for r in u.items if r.phase == QUEUED}
+            self._start_many([m for m in self._ordered() if m.spec.service in starting
+                              and m.status not in RUNNING and id(m) not in queued])
+            self._pump_updates()
+
+    def _finish_job(self, job: Job, code: str = "", message: str = "") -> None:
+        job.done = True
+        if code:
+            if code == "update-failed":
+                self.data["release"] = job.release      # the new release is not what runs
+                self._save()
+            reply(job.client, {"ok": False, "error": {"code": code, "message": message}})
+        else:
+            reply(job.client, {"ok": True, "containers": [m.row() for m in self._ordered()]})
+        close(job.client)
+
+    # ---- rolling replacement (update.py keeps the books) ----------------------------------------
+    def _pump_updates(self) -> None:
+        """Move every replacement on as far as it can go now; safe to re-enter (a start that fails
+        at once calls back here): the outer call goes round again."""
+        if self._pumping:
+            self._pump_again = True
+            return
+        self._pumping = True
+        try:
+            self._pump_again = True
+            while self._pump_again:
+                self._pump_again = False
+                self._pump_once()
+        finally:
+            self._pumping = False
+
+    def _pump_once(self) -> None:
+        job = self.job
+        now = time.monotonic()
+        waiting = False
+        for service, todo in self.updates.items():
+            if job is None or service not in job.reached:
+                continue
+            for u in todo:
+                for r in u.under_way():
+                    if r.phase != STARTING:
+                        continue
+                    assert r.new is not None
+                    why = failure(r.new, now, r.deadline, r.new.spec.update.monitor)
+                    if why:
+                        self._update_failed(u, r, why)
+                        break
+                    if self._replacement_ready(r):
+                        if r.old is not None and r.old in self.retiring and self._live(r.old):
+                            r.phase = RETIRING
+                            self._log(f"{r.new.instance}: ready; {r.old.instance} leaves")
+                            self._retire(r.old)
+                        else:
+                            r.phase = DONE
+                    else:
+                        waiting = True
+                for r in u.due():
+                    if r.removal or (r.order == "stop-first" and r.old is not None and self._live(r.old)):
+                        r.phase = RETIRING if r.removal else STOPPING
+                        assert r.old is not None
+                        self._retire(r.old)
+                    else:
+                        self._start_replacement(r)
+                        waiting = True
+        if waiting and not self._ticking:         # readiness by listening ports and monitor deadlines
+            self._ticking = True
+
+            def tick() -> None:
+                self._ticking = False
+                self._advance()
+            self.loop.at(ACCEPT_PROBE, tick)
+
+    def _start_replacement(self, r: Replacement) -> None:
+        new = r.new
+        assert new is not None
+        r.phase = STARTING
+        r.deadline = time.monotonic() + new.spec.update.monitor
+        old = r.old
+        if old is not None and old.container is not None and self._live(old) and not new.spec.health:
+            r.listens = sockets.listening(old.container.pid)
+        assert self.net is not None
+        self.net.allocator.allocate(new.instance)
+        self._start_many([new])
+
+    def _replacement_ready(self, r: Replacement) -> bool:
+        new = r.new
+        if new is None or not new.ready() or new.container is None:
+            return False
+        return not r.listens or r.listens <= sockets.listening(new.container.pid)
+
+    def _update_failed(self, u: ServiceUpdate, r: Replacement, why: str) -> None:
+        """A new container failed: the update stops; rollback returns each slot to its old
+        configuration (old containers still running are kept), pause keeps what was replaced."""
+        assert r.new is not None
+        u.failed = f"new container {r.new.instance} {why}"
+        self._log(f"update of {u.service}: {u.failed}; {u.failure_action}")
+        undone, redo = 0, []
+        for x in u.items:
+            if x.removal:
+                if x.phase == QUEUED:               # nothing leaves after a failure
+                    assert x.old is not None
+                    self._restore(x)
+                    x.phase = UNDONE
+                continue
+            if x.phase in (QUEUED, STARTING, STOPPING):
+                if x.phase == STARTING or x.phase == QUEUED:
+                    self._restore(x)
+                    undone += 1
+                x.phase = UNDONE if x.phase != STOPPING else x.phase
+            elif x.phase in (DONE, RETIRING) and u.failure_action == "rollback":
+                redo.append(x)
+        if u.failure_action == "rollback" and redo:
+            back = ServiceUpdate(u.service, u.parallelism, "pause")
+            for x in redo:
+                current = self.managed.get(x.slot)
+                if current is None or not self._live(current):
+                    continue
+                again = Managed(x.old_spec, instance=self._free_instance(x.slot), fresh=True)
+                back.items.append(Replacement(x.slot, current, again, "start-first", old_spec=current.spec))
+                self.managed[x.slot] = again
+                self.retiring.append(current)
+            self.updates[u.service].append(back)
+        u.outcome = (f"rolled back ({undone + len(redo)} container(s) returned to the previous configuration)"
+                     if u.failure_action == "rollback" else
+                     f"paused with {u.summary()} replaced; fix it and run `envtool up` again")
+        self._save()
+
+    def _restore(self, x: Replacement) -> None:
+        """The slot's old instance is its current one again; its would-be successor goes."""
+        old, new = x.old, x.new
+        if new is not None:
+            if new.container is not None and new.status in RUNNING:
+                self._stop([new])
+            self._discard(new)
+        if old is not None and old in self.retiring and self._live(old):
+            self.retiring.remove(old)
+            old.leaving = False
+            self.managed[x.slot] = old
+        elif new is not None and x.old_spec is not None:        # stop-first: the old one is gone; start it anew
+            self.managed[x.slot] = Managed(x.old_spec, instance=self._free_instance(x.slot), fresh=True)
+            self._start_many([self.managed[x.slot]])
+
+    def _discard(self, m: Managed) -> None:
+        """A stopped instance's state dir and address go (its log is the slot's and stays)."""
+        shutil.rmtree(self.store.containers_dir / m.instance, ignore_errors=True)
+        if self.net:
+            self.net.release(m.instance)
+
+    def _retire(self, m: Managed) -> None:
+        """Out of the port map and DNS at once, then drain: the stop signal goes once no connection
+        to its listening ports is left (at most its stop_grace_period), and SIGKILL once it has
+        ignored the signal for that long.  Nothing waits: its exit is an event like any other."""
+        m.stopped_by_user = True
+        m.leaving = True
+        self._save()
+        c = m.container
+        if c is None or m.status not in RUNNING:
+            self._retired(m)
+            return
+        self._cancel_probe(m)
+        deadline = time.monotonic() + m.spec.stop_grace
+
+        def drain() -> None:
+            if m.container is not c or c.exit is not None or m.status not in RUNNING:
+                return
+            if time.monotonic() < deadline and sockets.serving(c.pid):
+                self.loop.at(DRAIN_POLL, drain)
+                return
+            sig = getattr(signal.Signals, m.spec.stop_signal)
+            if not launcher.heeds(c.pid, sig):
+                sig = signal.SIGKILL
+            self._log(f"{m.instance}: drained, {sig.name}")
+            try:
+                signal.pidfd_send_signal(c.pidfd, sig)
+            except ProcessLookupError:
+                return
+            if sig != signal.SIGKILL:
+                self.loop.at(m.spec.stop_grace, lambda: self._kill_if_alive(m, c))
+        drain()
+
+    def _kill_if_alive(self, m: Managed, c: launcher.Container) -> None:
+        if m.container is c and m.status in RUNNING:
+            self._log(f"{m.instance}: ignored its stop signal for {m.spec.stop_grace:g}s: SIGKILL")
+            c.cgroup.kill_all()
+            try:
+                signal.pidfd_send_signal(c.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _retired(self, m: Managed) -> None:
+        """A retiring instance has exited: its resources go, and its replacement moves on."""
+        if m not in self.retiring:
+            return
+        self.retiring.remove(m)
+        m.leaving = False
+        for todo in self.updates.values():
+            for u in todo:
+                for r in u.items:
+                    if r.old is m and r.phase == RETIRING:
+                        r.phase = DONE
+                    elif r.old is m and r.phase == STOPPING:
+                        if u.failed:
+                            self._restore(r)
+                            r.phase = UNDONE
+                        else:
+                            self._start_replacement(r)       # copies m's files first, if a restart
+        self._discard(m)
+        self._save()
 
     def _members(self) -> list[Member]:
         return [Member(m.spec.service, m.status, m.exit_code, m.error,
@@ -375,17 +682,19 @@ class Supervisor:
         spec = m.spec
         fds: list[int] = []
         try:
-            netns_fd, m.address = self.net.attach(spec.name)
+            if m.fresh:
+                self._fresh_state_dir(m)
+            netns_fd, m.address = self.net.attach(m.instance)
             fds.append(netns_fd)
             log_fd = self.paths.open_log(spec.name)
             fds.append(log_fd)
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             fds.append(devnull)
-            hosts = tuple((mm.address, f"{mm.spec.service}-{mm.spec.replica} {mm.spec.name}")
-                          for mm in self._ordered() if mm.address and mm is not m)
-            cfg = service_config(spec, self.store, fd_path(netns_fd), hosts,
+            # other containers are found through the DNS server, not /etc/hosts: their addresses
+            # change when they are replaced, and a hosts file written at start would go stale
+            cfg = service_config(spec, self.store, fd_path(netns_fd), (),
                                  f"nameserver {self.net.gateway}\noptions ndots:0\n",
-                                 self.init_path if spec.init else None, self.project)
+                                 self.init_path if spec.init else None, self.project, m.instance)
             return launcher.spawn(cfg, cgroups=self.cgroups, stdio=(devnull, log_fd, log_fd),
                                   seccomp_cache=str(self.store.cache_dir / "seccomp")), fds
         except EnvtoolError as e:
@@ -393,6 +702,23 @@ class Supervisor:
                 os.close(fd)
             self._start_failed(m, e)
             return None
+
+    def _fresh_state_dir(self, m: Managed) -> None:
+        """A new instance starts from an empty upper dir, or, replacing the same configuration (a
+        restart, a hot reload), from a copy of its predecessor's: files written or synced into the
+        container are there before its process starts, as they are for a restart in place."""
+        import subprocess
+
+        target = self.store.containers_dir / m.instance
+        shutil.rmtree(target, ignore_errors=True)
+        m.fresh = False
+        source = self.store.containers_dir / m.copy_from / "upper" if m.copy_from else None
+        if source is not None and source.is_dir():
+            target.mkdir(parents=True)
+            r = subprocess.run(["cp", "-a", "--reflink=auto", str(source), str(target / "upper")],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise EnvtoolError(f"cannot copy {m.copy_from}'s files for its replacement: {r.stderr.strip()}")
 
     def _finish_start(self, m: Managed, pending: launcher.Spawned, fds: list[int]) -> None:
         spec = m.spec
@@ -410,7 +736,7 @@ class Supervisor:
         m.exit_code = None
         m.health = HealthState(spec.health.retries, spec.health.start_period) if spec.health else None
         self._running(m, Status.STARTING if spec.health else Status.RUNNING, first_probe=STARTING_PROBE / 2)
-        self._log(f"{spec.name}: started pid {m.container.pid} at {m.address}")
+        self._log(f"{m.instance}: started pid {m.container.pid} at {m.address}")
 
     def _running(self, m: Managed, status: Status, first_probe: float) -> None:
         """From here on the container is watched the same way, started now or re-adopted."""
@@ -435,7 +761,7 @@ class Supervisor:
             accepted = s.connect_ex((m.address, port)) == 0
         if accepted:
             m.accepting = True
-            self._log(f"{m.spec.name}: accepting on port {port}")
+            self._log(f"{m.instance}: accepting on port {port}")
             self._save()
             self._advance()
         else:
@@ -475,12 +801,20 @@ class Supervisor:
         launcher.cleanup(c, remove_state=False)
         self._cancel_probe(m)
         m.accepting = False
+        if m in self.retiring:
+            m.exit_code, m.status = (info.code if info else None), Status.STOPPED
+            if self.net:
+                self.net.detach(m.instance)
+            self._log(f"{m.instance}: stopped (replaced)")
+            self._retired(m)
+            self._advance()
+            return
         m.exit_code = info.code if info else None
         m.oom_killed = bool(info and info.oom_killed)
         if m.oom_killed:
             self._write_log(m.spec.name, f"[envtool] {m.spec.name} was OOM-killed")
         if self.net:
-            self.net.detach(m.spec.name)
+            self.net.detach(m.instance)
         if self._will_restart(m) and not self.loop.stopping:
             delay = restart.backoff(m.restarts, ran)
             m.status = Status.RESTARTING
@@ -499,20 +833,20 @@ class Supervisor:
 
     # ---- healthchecks ---------------------------------------------------------------------------
     def _probe(self, m: Managed, c: launcher.Container) -> None:
-        if m.container is not c or m.status not in PROBING or self.prober.busy(m.spec.name):
+        if m.container is not c or m.status not in PROBING or self.prober.busy(m.instance):
             return
         spec, hc = m.spec, m.spec.health
         assert hc is not None
-        self.prober.start(spec.name, enter_spec(spec, c.pid, hc.command, c.cgroup.procs_files(),
+        self.prober.start(m.instance, enter_spec(spec, c.pid, hc.command, c.cgroup.procs_files(),
                                                 _bpf(self.store, spec.capabilities)), hc.timeout)
 
-    def _on_probe(self, name: str, ok: bool, output: str) -> None:
-        m = self.managed.get(name)
+    def _on_probe(self, instance: str, ok: bool, output: str) -> None:
+        m = self._by_instance(instance)
         if m is not None:
             self._health_result(m, ok, output)
 
     def _cancel_probe(self, m: Managed) -> None:
-        self.prober.cancel(m.spec.name)
+        self.prober.cancel(m.instance)
 
     def _health_result(self, m: Managed, ok: bool, output: str) -> None:
         if m.health is None or m.status not in PROBING:
@@ -570,7 +904,7 @@ class Supervisor:
             info = launcher.reap(c) if not m.adopted else None
             launcher.cleanup(c, remove_state=False)
             if self.net:
-                self.net.detach(m.spec.name)
+                self.net.detach(m.instance)
             m.exit_code = info.code if info else None
             m.status, m.accepting = Status.STOPPED, False
         for m in members:
@@ -582,9 +916,7 @@ class Supervisor:
         if m is None:
             return
         self._stop([m])
-        shutil.rmtree(self.store.containers_dir / name, ignore_errors=True)
-        if self.net:
-            self.net.release(name)
+        self._discard(m)
         self._save()
 
     def _control(self, op: str, services: list[str], conn: socket.socket) -> None:
@@ -594,28 +926,50 @@ class Supervisor:
 
             raise UsageError(f"no such service: {', '.join(services)}",
                              hint="envtool ps lists the services of the running stack")
-        if op in ("stop", "restart"):
+        if op == "restart":
+            self._restart(targets, conn)
+            return
+        if op == "stop":
             self._stop(targets)
-        if op in ("start", "restart"):
+        if op == "start":
             self._start_many([m for m in targets if m.status not in RUNNING])
         reply(conn, {"ok": True, "containers": [m.row() for m in self._ordered()]})
         close(conn)
 
+    def _restart(self, targets: list[Managed], conn: socket.socket) -> None:
+        """Each running target is replaced by a new instance of the same configuration (with its
+        files), in its service's update order; stopped ones are started.  Answered when done."""
+        if self.job and not self.job.done:
+            reply(conn, {"ok": False, "error": {"code": "busy", "message": "an up or restart is in progress"}})
+            close(conn)
+            return
+        self.updates = {}
+        for m in targets:
+            if self._live(m):
+                self._replacement(m.spec.name, m, Managed(m.spec, instance=self._free_instance(m.spec.name),
+                                                          fresh=True), restart_of=True)
+        services = sorted({m.spec.service for m in targets})
+        self.job = Job(conn, [services], {}, release=self.data.get("release"))
+        self._save()
+        self._advance()
+
     def _down(self, remove_volumes: bool, conn: socket.socket | None = None) -> None:
-        groups: list[list[Managed]] = []
+        groups: list[list[Managed]] = [list(self.retiring)]
         seen: set[str] = set()
         if self.stack:                       # dependents first, each level stopped in parallel
             for level in reversed(levels(self.stack.dependencies())):
                 group = [m for m in self._ordered() if m.spec.service in level]
                 seen.update(m.spec.name for m in group)
                 groups.append(group)
-        groups.insert(0, [m for m in self._ordered() if m.spec.name not in seen])
+        groups.insert(1, [m for m in self._ordered() if m.spec.name not in seen])
         for group in groups:
             self._stop(group)
-        for m in self._ordered():
-            shutil.rmtree(self.store.containers_dir / m.spec.name, ignore_errors=True)
+        for m in self._all():
+            shutil.rmtree(self.store.containers_dir / m.instance, ignore_errors=True)
             send(conn, {"event": "removed", "name": m.spec.name})
         self.managed.clear()
+        self.retiring.clear()
+        self.updates = {}
         if self.dns:
             for s in self.dns.fileno_list():
                 self.loop.unwatch(s)
@@ -643,36 +997,45 @@ class Supervisor:
     def _adopt(self) -> None:
         """Take over what an earlier supervisor left running (it was killed, say): every container
         state.json records, watched from here on as if started here; the network and DNS taken
-        up again as recorded."""
+        up again as recorded.  Instances it was replacing are retired: their successors run."""
         recorded = state.records(self.data)
-        if not recorded:
+        old = state.retiring(self.data)
+        if not recorded and not old:
             return
         self.data["volumes"] = self.data.get("volumes", [])
         for name, rec in recorded.items():
-            spec = container_from_json(rec.spec)
-            m = Managed(spec, address=rec.address, restarts=rec.restarts, started_wall=rec.started_wall,
-                        status=Status.EXITED)
+            m = self._adopt_one(rec)
             self.managed[name] = m
-            pidfd = _pidfd(rec.pid) if state.alive(rec.pid, rec.start_time) else -1
-            if pidfd < 0:
-                try:
-                    self._cgroup(name).remove()
-                except EnvtoolError:
-                    pass
-                continue
-            assert rec.pid is not None
-            cfg = service_config(spec, self.store, "host", (), "", None, self.project)
-            m.container = launcher.Container(cfg, rec.pid, self._cgroup(name), pidfd)
-            m.adopted, m.start_time, m.started_mono = True, rec.start_time, time.monotonic()
-            m.health = HealthState(spec.health.retries, 0) if spec.health else None
-            status = rec.status if spec.health and rec.status in PROBING else (
-                Status.STARTING if spec.health else Status.RUNNING)
-            self._running(m, status, first_probe=0.1)
-            m.accepting = True                  # it was serving: no gap in its published ports
-            self._log(f"{name}: adopted pid {rec.pid}")
+        leaving = [self._adopt_one(rec) for rec in old.values()]
+        self.retiring.extend(leaving)
         if self.data.get("subnet"):
             self._network_up()
         self._save()
+        for m in leaving:
+            self._retire(m)
+
+    def _adopt_one(self, rec: ContainerRecord) -> Managed:
+        spec = container_from_json(rec.spec)
+        m = Managed(spec, address=rec.address, restarts=rec.restarts, started_wall=rec.started_wall,
+                    status=Status.EXITED, instance=rec.runtime_id)
+        pidfd = _pidfd(rec.pid) if state.alive(rec.pid, rec.start_time) else -1
+        if pidfd < 0:
+            try:
+                self._cgroup(m.instance).remove()
+            except EnvtoolError:
+                pass
+            return m
+        assert rec.pid is not None
+        cfg = service_config(spec, self.store, "host", (), "", None, self.project, m.instance)
+        m.container = launcher.Container(cfg, rec.pid, self._cgroup(m.instance), pidfd)
+        m.adopted, m.start_time, m.started_mono = True, rec.start_time, time.monotonic()
+        m.health = HealthState(spec.health.retries, 0) if spec.health else None
+        status = rec.status if spec.health and rec.status in PROBING else (
+            Status.STARTING if spec.health else Status.RUNNING)
+        self._running(m, status, first_probe=0.1)
+        m.accepting = True                  # it was serving: no gap in its published ports
+        self._log(f"{m.instance}: adopted pid {rec.pid}")
+        return m
 
     def _cgroup(self, name: str) -> Any:
         return self.cgroups.open(f"{state.cgroup_parent(self.store.root, self.project)}/{name}")
