@@ -45,6 +45,7 @@ from envtool.api.stack import (
     log_files,
     plan,
     ps,
+    rollback,
     service_images,
     up,
     up_bundle,
@@ -57,6 +58,6 @@ __all__ = [
     "StackHooks", "build", "bundle", "check_host", "config", "control_services", "desired_stack", "diff",
     "down", "exec_spec", "export_compose", "export_kubernetes", "gc", "image_digests", "import_compose", "init",
     "list_images", "load_project", "lock", "log_files", "open_store", "plan", "project_name", "promote", "ps",
-    "pull", "push", "releases", "resolve_image", "run", "save", "schema_text", "service_images", "start_watch_daemon",
+    "pull", "push", "releases", "resolve_image", "rollback", "run", "save", "schema_text", "service_images", "start_watch_daemon",
     "stop_watch_daemon", "stored_image", "up", "up_bundle", "validate", "watch_log", "watcher",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,17 +142,31 @@ def list_images(file: str | None = None, directory: str | None = None) -> list[d
     return out
 
 
+KEEP_RELEASES = 5
+
+
 def gc() -> dict[str, int]:
-    """Remove what no tagged image and no running stack uses."""
+    """Remove what no tagged image, no running stack and no release a rollback could return to
+    uses (the last KEEP_RELEASES deployed of each project)."""
     from envtool.image.store import gc as store_gc
+    from envtool.release import history
     from envtool.stack import state
 
     store = open_store()
-    keep = set()
+    keep, blobs = set(), set()
     for project in state.projects(store.root):
-        for rec in state.records(state.load(state.Paths.for_project(store.root, project))).values():
+        data = state.load(state.Paths.for_project(store.root, project))
+        for rec in [*state.records(data).values(), *state.retiring(data).values()]:
             keep.add(rec.image)
-    return store_gc(store, {k for k in keep if k})
+    for path in (store.root / "deployments").glob("*.json"):
+        for rid in history.recent_releases(history.deployments(store.root, path.stem), KEEP_RELEASES):
+            try:
+                rel = json.loads((store.root / "releases" / rid.removeprefix("sha256:") / "release.json").read_text())
+            except (OSError, ValueError):
+                continue
+            keep.update((rel.get("images") or {}).values())
+            blobs.add(rel.get("files") or "")
+    return store_gc(store, {k for k in keep if k}, {b for b in blobs if b})
 
 
 def resolve_image(ref: str, file: str | None = None, directory: str | None = None,

@@ -162,8 +162,13 @@ def releases(file: str | None = None, directory: str | None = None, project: str
     if current.running and current.healthy and current.release:
         history.mark_healthy(open_store().root, name, current.release, current.env)
     deployed = history.deployments(open_store().root, name)
-    return {"project": name, "current": {"release": current.release if current.running else None,
-                                         "env": current.env, "healthy": current.healthy},
+    now = current.release if current.running else None
+    latest = next((d for d in reversed(deployed) if d.get("release") == now and d.get("env") == current.env), None)
+    for d in deployed:
+        d["current"] = d is latest
+    back = history.rollback_target(deployed, now, None) if now else None
+    return {"project": name, "current": {"release": now, "env": current.env, "healthy": current.healthy},
+            "rollback": {k: back[k] for k in ("release", "env", "deployed_at")} if back else None,
             "promotions": promotions, "deployments": deployed}
 
 

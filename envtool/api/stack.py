@@ -201,7 +201,11 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
 
 
 def _as_release(spec: Any, rel: Any) -> Any:
-    """The stack spec marked as the release it runs (recorded as a deployment once it is up)."""
+    """The stack spec marked as the release it runs (recorded as a deployment once it is up), and
+    the release kept in the store: a later `rollback` returns to it."""
+    from envtool.release.bundle import keep
+
+    keep(open_store(), rel)
     spec.release, spec.lock, spec.images = rel.id, rel.lock_digest, dict(rel.images)
     spec.environments = sorted(rel.stack.get("environments", {}))
     return spec
@@ -271,8 +275,6 @@ def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_even
     """Run a release bundle: every part verified, no project directory and no package mirror needed.
     Returns (final rows, release id)."""
     from envtool.release import bundle as bundle_file
-    from envtool.spec.load import LoadedProject
-    from envtool.spec.model import Project
 
     check_host()
     store = open_store()
@@ -281,17 +283,51 @@ def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_even
         from envtool.release.bundle import BundleError
 
         raise BundleError(f"{bundle} is release {rel.id}, not {expect}", hint="check which file you copied")
+    final = _run_release(rel, env, bundle, on_event, f"bundle:{os.path.abspath(bundle)}")
+    return {**final, "project": rel.project}, rel.id
+
+
+def _run_release(rel: Any, env: str | None, origin: str, on_event: Any, source: str) -> dict[str, Any]:
+    """Apply a release (from a bundle, or kept in the store) with every `validate` check first."""
+    from envtool.release import bundle as bundle_file
+    from envtool.spec.load import LoadedProject
+    from envtool.spec.model import Project
+
+    store = open_store()
     project = Project.model_validate(rel.config_for(env))
     directory = bundle_file.unpack_files(store, rel)
-    _check_bundle(bundle, rel.id, project, directory)
-    loaded = LoadedProject(project, Path(bundle), directory, env, [])
+    _check_bundle(origin, rel.id, project, directory)
+    loaded = LoadedProject(project, Path(origin), directory, env, [])
 
     def desired() -> Any:
         images = {ref: store.image(rel.images[ref]) for ref in {s.image for s in project.services.values()}}
         return _as_release(_stack_of(loaded, images), rel)
 
-    final = _apply(rel.project, desired, None, on_event, f"bundle:{os.path.abspath(bundle)}")
-    return {**final, "project": rel.project}, rel.id
+    return _apply(rel.project, desired, None, on_event, source)
+
+
+def rollback(project: str, to: str | None = None, on_event: Any = None) -> dict[str, Any]:
+    """Return the project on this host to an earlier deployed release (the one before the current,
+    or `to`, a release id or its prefix), with the same start-first replacement as any update.
+    Returns {"release", "env", "from", "containers"}."""
+    from envtool.errors import RuntimeFailure
+    from envtool.release import bundle as bundle_file
+    from envtool.release import history
+    from envtool.stack import state
+
+    check_host()
+    current = state.load(project_paths(project)).get("release")
+    if current is None and to is None:
+        raise RuntimeFailure(f"no release of project {project!r} runs on this host: nothing to roll back from",
+                             hint="name the release to run with --to (see `envtool releases`)")
+    target = history.rollback_target(history.deployments(open_store().root, project), current, to)
+    if target is None:
+        raise RuntimeFailure(f"nothing to roll back to: project {project!r} has no earlier release deployed on "
+                             "this host" if to is None else f"release {to!r} was never deployed here",
+                             hint="`envtool releases` lists the deployments on this host")
+    rel = bundle_file.kept(open_store(), target["release"])
+    final = _run_release(rel, target["env"], f"release {rel.id[:19]}", on_event, f"rollback:{current or ''}")
+    return {**final, "release": rel.id, "env": target["env"], "from": current}
 
 
 def _apply(project: str, make_desired: Any, services: list[str] | None, on_event: Any, source: str,

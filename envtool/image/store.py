@@ -251,10 +251,11 @@ class Store:
         return dirs
 
 
-def gc(store: Store, keep_manifests: set[str]) -> dict[str, int]:
+def gc(store: Store, keep_manifests: set[str], keep_extra: set[str] | None = None) -> dict[str, int]:
     """Remove blobs and unpacked layers that no tagged image and no image in `keep_manifests`
-    (e.g. of running stacks) references; returns counts and bytes freed."""
-    keep_blobs: set[str] = set()
+    (e.g. of running stacks) references, nor `keep_extra` names (blobs that are not images: a
+    release's files); returns counts and bytes freed."""
+    keep_blobs: set[str] = set(keep_extra or ())
     keep_layers: set[str] = set()
     for digest in keep_manifests | {d for _, d, _ in store.tags()}:
         try:

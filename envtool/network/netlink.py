@@ -110,6 +110,31 @@ class Netlink:
             self.ipr.link("set", index=self.index("lo"), state="up")
             self.ipr.route("add", dst="default", gateway=gateway)
 
+    def add_address(self, ifname: str, address: str, prefix: int) -> None:
+        """Run in a container's netns: one more address on the interface (a replica slot's)."""
+        with _translate(f"add {address}/{prefix} to {ifname}"):
+            self.ipr.addr("add", index=self.index(ifname), address=address, prefixlen=prefix)
+
+    def delete_address(self, ifname: str, address: str, prefix: int) -> None:
+        with _translate(f"delete {address}/{prefix} from {ifname}"):
+            self.ipr.addr("del", index=self.index(ifname), address=address, prefixlen=prefix)
+
+    def announce(self, ifname: str, address: str) -> None:
+        """Run in a container's netns: a gratuitous ARP request for `address` from the interface,
+        so the neighbours' caches (the bridge's other containers, the host) move the address to
+        its MAC at once; Linux lets a gratuitous ARP override an entry however young."""
+        import socket
+        import struct
+
+        with _translate(f"announce {address} on {ifname}"):
+            mac = bytes.fromhex(self.ipr.get_links(self.index(ifname))[0].get_attr("IFLA_ADDRESS").replace(":", ""))
+            ip = socket.inet_aton(address)
+            frame = (b"\xff" * 6 + mac + struct.pack("!H", 0x0806) +
+                     struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\x00" * 6 + ip)
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+                s.bind((ifname, 0))
+                s.send(frame)
+
     def links(self, prefix: str) -> list[str]:
         return sorted(n for n in (link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links())
                       if n and n.startswith(prefix))
@@ -168,6 +193,15 @@ class RecordingNetlink:
 
     def configure_inside(self, ifname: str, address: str, prefix: int, gateway: str) -> None:
         self._record("configure_inside", ifname, address, prefix, gateway)
+
+    def add_address(self, ifname: str, address: str, prefix: int) -> None:
+        self._record("add_address", ifname, address, prefix)
+
+    def delete_address(self, ifname: str, address: str, prefix: int) -> None:
+        self._record("delete_address", ifname, address, prefix)
+
+    def announce(self, ifname: str, address: str) -> None:
+        self._record("announce", ifname, address)
 
     def host_networks(self) -> list[str]:
         return list(self.networks)

@@ -5,6 +5,8 @@ It works through doors it is handed, so its logic runs without root in tests:
   RecordingNetlink double beside it);
 - `new_netns`: makes a network namespace and runs a function in it (runtime/namespaces.py's
   new_netns: network/ may not import runtime/, the stack passes it in);
+- `in_netns`: runs a function in an existing one (a running container's: a replica slot's
+  address moves from a replaced container to its successor);
 - `firewall`: applies and removes the project's nftables table (network/nft.py);
 - `sysctl`: writes a /proc/sys setting.
 """
@@ -12,6 +14,7 @@ It works through doors it is handed, so its logic runs without root in tests:
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import os
 import socket
@@ -26,6 +29,7 @@ from envtool.network import ipam, nft
 from envtool.network.netlink import Netlink
 
 NewNetns = Callable[[Callable[[], Any]], tuple[int, Any]]
+InNetns = Callable[[int, Callable[[], Any]], Any]
 
 
 class Firewall(Protocol):
@@ -72,6 +76,7 @@ class ProjectNetwork:
     firewall: Firewall = field(default_factory=_Nftables)
     sysctl: Callable[[str, str], None] = write_sysctl
     isolate_host: bool = False  # a build step's network: nothing of the host's is reachable
+    in_netns: InNetns | None = None
     reserved: dict[tuple[str, int, str], socket.socket] = field(default_factory=dict)  # (ip, port, proto)
 
     @property
@@ -112,20 +117,50 @@ class ProjectNetwork:
     def apply_ports(self, ports: list[nft.PortRule]) -> None:
         self.firewall.apply(self.key, self.bridge, str(self.subnet), ports, isolate_host=self.isolate_host)
 
-    def attach(self, container: str) -> tuple[int, str]:
-        """A new netns with eth0 on the bridge; returns (netns fd, address)."""
+    def attach(self, container: str, extra: tuple[str, ...] = ()) -> tuple[int, str]:
+        """A new netns with eth0 on the bridge; returns (netns fd, address).  `extra` addresses
+        (a replica slot's) are added and announced to the neighbours."""
         assert self.host is not None
         address = self.allocator.allocate(container)
         fd, inner = self.new_netns(type(self.host))
         try:
             self.host.add_veth(veth_name(self.key, container), self.bridge, fd, address)
             inner.configure_inside("eth0", address, self.subnet.prefixlen, self.gateway)
+            for a in extra:
+                inner.add_address("eth0", a, self.subnet.prefixlen)
+                if self.in_netns is not None:
+                    self.in_netns(fd, functools.partial(inner.announce, "eth0", a))
         except BaseException:
             os.close(fd)
             raise
         finally:
             inner.close()
         return fd, address
+
+    def handover(self, address: str, from_fd: int | None, to_fd: int) -> None:
+        """Move an address from one container's eth0 (None: it has gone) to another's: added there
+        and announced by gratuitous ARP first (new connections go there at once), then removed."""
+        assert self.host is not None and self.in_netns is not None
+        kind = type(self.host)
+
+        def give() -> None:
+            nl = kind()
+            try:
+                nl.add_address("eth0", address, self.subnet.prefixlen)
+                nl.announce("eth0", address)
+            finally:
+                nl.close()
+
+        def take() -> None:
+            nl = kind()
+            try:
+                nl.delete_address("eth0", address, self.subnet.prefixlen)
+            finally:
+                nl.close()
+
+        self.in_netns(to_fd, give)
+        if from_fd is not None:
+            self.in_netns(from_fd, take)
 
     def release(self, container: str) -> None:
         self.allocator.release(container)

@@ -283,3 +283,43 @@ def unpack_files(store: Store, release: Release) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target / "rootfs" if release.files else target
+
+
+# ---- releases kept on a host (what `envtool rollback` returns to) ---------------------------------
+def keep(store: Store, release: Release) -> Path:
+    """The release's own parts, kept beside its unpacked files in the store: with the images (in
+    the store's blobs) they are all a rollback needs, bundle or project directory long gone."""
+    from envtool._util.atomic import write_atomic
+
+    target = store.root / "releases" / digest_hex(release.id)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in (("stack.json", release.stack_bytes), ("envtool.lock", release.lock),
+                       ("release.json", canonical_json(release.document))):
+        if not (target / name).exists():
+            write_atomic(target / name, data, mode=0o600)
+    return target
+
+
+def kept(store: Store, rid: str) -> Release:
+    """A release kept on this host, verified against its id (the parts may have been touched)."""
+    where = store.root / "releases" / digest_hex(rid)
+    try:
+        doc = json.loads((where / "release.json").read_bytes())
+        stack = json.loads((where / "stack.json").read_bytes())
+        lock = (where / "envtool.lock").read_bytes()
+    except (OSError, ValueError):
+        raise BundleError(f"release {rid[:19]} is not kept on this host",
+                          hint="deploy it again from its bundle: envtool up --bundle FILE") from None
+    release = Release(str(doc.get("project")), stack, lock, dict(doc.get("images") or {}), doc.get("files"))
+    if release.id != rid:
+        raise BundleError(f"the kept parts of release {rid[:19]} in {where} were altered",
+                          hint="deploy it again from its bundle: envtool up --bundle FILE")
+    for ref, digest in release.images.items():
+        try:
+            image = store.image(digest)
+        except Exception:  # noqa: BLE001 - gone or unreadable: not runnable
+            image = None
+        if image is None or not all(store.has_blob(d) for d in image_blobs(store, image)):
+            raise BundleError(f"release {rid[:19]}: image {ref} is no longer in the store",
+                              hint="deploy it again from its bundle: envtool up --bundle FILE")
+    return release

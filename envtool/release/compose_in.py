@@ -142,6 +142,9 @@ class Converter:
             res["pids"] = int(limits["pids"])
         if res:
             out["resources"] = res
+        update = self.update_config(name, deploy.get("update_config") or {})
+        if update:
+            out["update"] = update
         for key in ("stop_signal", "stop_grace_period", "user", "hostname"):
             if svc.get(key) is not None:
                 out[key] = str(svc[key])
@@ -170,6 +173,27 @@ class Converter:
                     text = f"{p['host_ip']}:{text}"
             return text + (f"/{p['protocol']}" if p.get("protocol") else "")
         return str(p)
+
+    def update_config(self, service: str, uc: dict[str, Any]) -> dict[str, Any]:
+        """deploy.update_config → [update]; Compose's defaults differ from ours (stop-first, pause,
+        5 s), so only what the file says is carried."""
+        out: dict[str, Any] = {}
+        if uc.get("order") in ("start-first", "stop-first"):
+            out["order"] = uc["order"]
+        if isinstance(uc.get("parallelism"), int) and uc["parallelism"] >= 1:
+            out["parallelism"] = uc["parallelism"]
+        elif uc.get("parallelism") == 0:
+            self.note(f"{service}: update_config.parallelism 0 (all at once) is not supported; 1 at a time")
+        if uc.get("monitor") is not None:
+            out["monitor"] = str(uc["monitor"])
+        if uc.get("failure_action") in ("rollback", "pause"):
+            out["failure_action"] = uc["failure_action"]
+        elif uc.get("failure_action") == "continue":
+            self.note(f"{service}: update_config.failure_action continue is not supported; pause is used")
+            out["failure_action"] = "pause"
+        for key in sorted(set(uc) - {"order", "parallelism", "monitor", "failure_action"}):
+            self.note(f"{service}: deploy.update_config.{key} is not converted")
+        return out
 
     def healthcheck(self, hc: dict[str, Any]) -> dict[str, Any] | None:
         if hc.get("disable"):

@@ -45,6 +45,10 @@ def compose(project: Project, images: dict[str, str], registry: str) -> tuple[di
             limits["cpus"] = f"{svc.resources.cpus:g}"
         if limits:
             deploy["resources"] = {"limits": limits}
+        order, _ = svc.update_order()
+        deploy["update_config"] = {"parallelism": svc.update.parallelism, "order": order,
+                                   "monitor": _duration(svc.update.monitor),
+                                   "failure_action": svc.update.failure_action.value}
         if deploy:
             s["deploy"] = deploy
         if svc.resources.pids:

@@ -66,6 +66,32 @@ def record_deployment(store_root: Path, project: str, release: str, env: str | N
     return rec
 
 
+def recent_releases(records: list[dict[str, Any]], n: int) -> list[str]:
+    """The last n distinct releases deployed (newest first)."""
+    out: list[str] = []
+    for rec in reversed(records):
+        rid = rec.get("release")
+        if rid and rid not in out:
+            out.append(rid)
+    return out[:n]
+
+
+def rollback_target(records: list[dict[str, Any]], current: str | None, to: str | None
+                    ) -> dict[str, Any] | None:
+    """The deployment a rollback returns to: `to` (a release id or a prefix of one, its latest
+    deployment), else the latest deployment of a release other than the current one."""
+    for rec in reversed(records):
+        rid = str(rec.get("release") or "")
+        if not rid:
+            continue
+        if to is not None:
+            if rid == to or (len(to) >= 8 and rid.removeprefix("sha256:").startswith(to.removeprefix("sha256:"))):
+                return rec
+        elif rid != current:
+            return rec
+    return None
+
+
 def mark_healthy(store_root: Path, project: str, release: str, env: str | None) -> None:
     """Note the first time a deployed release was seen healthy (by up, ps, releases or promote)."""
     records = deployments(store_root, project)

@@ -155,6 +155,20 @@ def _is_task(project: Project, name: str) -> bool:
     return svc.restart.value == "no" and not svc.ports and svc.healthcheck is None and not waited
 
 
+def _strategy(sname: str, svc: Any, notes: list[str]) -> dict[str, Any]:
+    """[update] as a Deployment's rolling update: start-first surges (new pods first, none taken
+    away before they are ready), stop-first takes pods away first; monitor is the deadline."""
+    order, _ = svc.update_order()
+    n = svc.update.parallelism
+    rolling = {"maxSurge": n, "maxUnavailable": 0} if order == "start-first" else {"maxSurge": 0, "maxUnavailable": n}
+    note = ("update.failure_action = rollback: Kubernetes marks a rollout that misses progressDeadlineSeconds "
+            "(update.monitor) failed but does not roll it back; `kubectl rollout undo deployment/NAME` does")
+    if svc.update.failure_action.value == "rollback" and note not in notes:
+        notes.append(note)
+    return {"strategy": {"type": "RollingUpdate", "rollingUpdate": rolling},
+            "progressDeadlineSeconds": max(1, int(round(svc.update.monitor)))}
+
+
 def resources(project: Project, images: dict[str, str], notes: list[str]) -> dict[str, list[dict[str, Any]]]:
     """{file stem: [documents]} for one resolved stack."""
     name = project.name
@@ -199,7 +213,8 @@ def resources(project: Project, images: dict[str, str], notes: list[str]) -> dic
             continue
         docs: list[dict[str, Any]] = [
             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": dns_name(sname), "labels": labels},
-             "spec": {"replicas": svc.replicas, "selector": {"matchLabels": labels}, "template": template}},
+             "spec": {"replicas": svc.replicas, "selector": {"matchLabels": labels}, "template": template,
+                      **_strategy(sname, svc, notes)}},
             {"apiVersion": "v1", "kind": "Service", "metadata": {"name": dns_name(sname), "labels": labels},
              "spec": {"clusterIP": "None", "selector": labels}}]
         published = list(svc.ports)

@@ -266,6 +266,16 @@ class Service(Strict):
     hostname: str | None = None
     init: bool = False
 
+    def update_order(self) -> tuple[str, str]:
+        """(order, why envtool chose it): update.order, else start-first, unless the service writes
+        a named volume (two containers of a database on one data directory corrupt it)."""
+        if self.update.order is not None:
+            return self.update.order.value, ""
+        writes = sorted({v.source for v in self.volumes if v.type == "volume" and v.source and not v.read_only})
+        if writes:
+            return "stop-first", f"it writes volume {writes[0]!r} (set update.order to choose)"
+        return "start-first", ""
+
     @field_validator("stop_signal")
     @classmethod
     def _signal(cls, v: str) -> str:

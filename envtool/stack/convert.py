@@ -166,18 +166,11 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
 
 
 def update_policy(svc: Any) -> Any:
-    """The service's [update] settings, with the order decided: start-first, unless the service
-    writes a named volume (two containers of a database on one data directory corrupt it) and
-    the order was not set."""
+    """The service's [update] settings, with the order decided (Service.update_order)."""
     from envtool.stack.spec import UpdatePolicy
 
+    order, why = svc.update_order()
     u = svc.update
-    order, why = u.order.value if u.order else None, ""
-    if order is None:
-        writes = sorted({v.source for v in svc.volumes if v.type == "volume" and v.source and not v.read_only})
-        order = "stop-first" if writes else "start-first"
-        if writes:
-            why = f"it writes volume {writes[0]!r} (set update.order to choose)"
     return UpdatePolicy(order, u.parallelism, u.monitor, u.failure_action.value, why)
 
 

@@ -40,7 +40,7 @@ from envtool.network.dns import DnsServer
 from envtool.network.project import ProjectNetwork
 from envtool.runtime import launcher
 from envtool.runtime.cgroups import detect
-from envtool.runtime.namespaces import fd_path, new_netns
+from envtool.runtime.namespaces import fd_path, in_netns, new_netns
 from envtool.stack import restart, sockets, state
 from envtool.stack.control_server import ControlServer, close, reply, send
 from envtool.stack.convert import enter_spec, service_config
@@ -107,6 +107,7 @@ class Managed:
     instance: str = ""                 # runtime id: state dir, cgroup, veth, address lease
     fresh: bool = False                # a new instance: its state dir is made anew at its first start
     copy_from: str = ""                # ... from this instance's upper dir (a restart keeps its files)
+    holds_slot: bool = False           # its eth0 has the slot's address (what the slot's name resolves to)
 
     def __post_init__(self) -> None:
         self.instance = self.instance or self.spec.name
@@ -139,7 +140,7 @@ class Managed:
         return ContainerRecord(_spec_json(self.spec), self.status, self.container.pid if self.container else None,
                                self.start_time if alive else None, self.spec.hash, self.spec.image,
                                self.spec.service, self.address, self.restarts, self.exit_code, self.started_wall,
-                               self.instance)
+                               self.instance, self.holds_slot)
 
 
 def _accept_port(spec: ContainerSpec) -> int | None:
@@ -264,10 +265,11 @@ class Supervisor:
         return next((m for m in self._all() if m.instance == instance), None)
 
     def _free_instance(self, slot: str) -> str:
-        """A runtime id for a new instance of the slot: `slot`, `slot.1`, `slot.2` …, the first that
-        no living instance holds (so they alternate)."""
+        """A runtime id for a replacing instance of the slot: `slot.1`, `slot.2` …, the first that no
+        instance holds (so they alternate).  The bare `slot` is the first instance's: its address
+        is the slot's own."""
         used = {m.instance for m in self._all()}
-        return next(i for i in (slot if n == 0 else f"{slot}.{n}" for n in range(len(used) + 2)) if i not in used)
+        return next(i for i in (f"{slot}.{n}" for n in range(1, len(used) + 2)) if i not in used)
 
     # ---- network --------------------------------------------------------------------------------
     def _network_up(self, pinned: str | None = None) -> ProjectNetwork:
@@ -276,7 +278,8 @@ class Supervisor:
         if self.net is None:
             others = [s for p in state.projects(self.store.root) if p != self.project
                       for s in [state.load(state.Paths.for_project(self.store.root, p)).get("subnet")] if s]
-            self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others, new_netns)
+            self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others, new_netns,
+                                             in_netns=in_netns)
             self.net.leases.update(self.data.get("leases") or {})
             self.data["subnet"], self.data["bridge"] = str(self.net.subnet), self.net.bridge
             self.data["nft_table"] = nft.table_name(self.host_key)
@@ -289,11 +292,12 @@ class Supervisor:
         return self.net
 
     def _publish(self, stack: StackSpec) -> None:
-        """Addresses for every container of the stack, and its published ports held on the host (a
-        port another process holds fails the apply before anything starts)."""
+        """An address for every replica slot of the stack (the one its name resolves to, whichever
+        instance serves it), and its published ports held on the host (a port another process
+        holds fails the apply before anything changes)."""
         net = self._network_up(stack.subnet)
-        for m in self._ordered():
-            net.allocator.allocate(m.instance)
+        for c in stack.containers:
+            net.allocator.allocate(c.name)
         net.reserve_ports([nft.PortRule(p.host_ip, p.published, p.protocol, None, p.target)
                            for c in stack.containers for p in c.ports if p.published])
 
@@ -325,13 +329,24 @@ class Supervisor:
                 self._log(f"published ports: {e}")
 
     def _lookup(self, name: str) -> list[str] | None:
+        """A service, `service-N` or container name → the addresses of its replica slots: each
+        slot's address stays while instances replace each other behind it (so a client that
+        resolved it once, as nginx does for an upstream, keeps reaching the service).  Slots with a
+        ready instance first; none ready: those running; none running: all."""
         suffix = f".{self.project}"
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-        named = [m for m in self._all() if m.address and (
-            m.spec.service == name or m.spec.name == name or f"{m.spec.service}-{m.spec.replica}" == name)]
-        ready = [m.address for m in named if m.ready()]     # ready replicas; none yet: every running one
-        return ready or [m.address for m in named if m.running()] or [m.address for m in named] or None
+        slots: dict[str, list[Managed]] = {}
+        for m in self._all():
+            if m.address and name in (m.spec.service, m.spec.name, f"{m.spec.service}-{m.spec.replica}"):
+                slots.setdefault(m.spec.name, []).append(m)
+        leases = self.net.leases if self.net else {}
+        order = sorted(slots, key=lambda n: (slots[n][0].spec.service, slots[n][0].spec.replica))
+        for test in (Managed.ready, Managed.running, lambda m: True):
+            found = [leases[n] for n in order if n in leases and any(test(m) for m in slots[n])]
+            if found:
+                return found
+        return None
 
     # ---- apply (up) -----------------------------------------------------------------------------
     def _apply(self, stack: StackSpec, conn: socket.socket) -> None:
@@ -352,6 +367,7 @@ class Supervisor:
         self._log(f"apply: {_summary(actions)}")
         wanted = {c.name: c for c in stack.containers}
         services = stack.services()
+        self._publish(stack)
         for a in actions:                    # services gone from the stack: nothing replaces them
             if a.kind == "remove" and a.service not in services:
                 send(conn, {"event": "action", "text": a.describe()})
@@ -384,7 +400,9 @@ class Supervisor:
                     self._replacement(a.container, old, None)
                 else:
                     self._remove_container(a.container)
-        self._publish(stack)
+        assert self.net is not None
+        for m in self._ordered():
+            self.net.allocator.allocate(m.instance)            # recorded before anything is created
         deps = stack.dependencies()
         needs: dict[str, set[str]] = {}
         for d in deps.values():
@@ -495,7 +513,7 @@ class Supervisor:
                         if r.old is not None and r.old in self.retiring and self._live(r.old):
                             r.phase = RETIRING
                             self._log(f"{r.new.instance}: ready; {r.old.instance} leaves")
-                            self._retire(r.old)
+                            self._retire(r.old, successor=r.new)
                         else:
                             r.phase = DONE
                     else:
@@ -587,15 +605,19 @@ class Supervisor:
             self._start_many([self.managed[x.slot]])
 
     def _discard(self, m: Managed) -> None:
-        """A stopped instance's state dir and address go (its log is the slot's and stays)."""
+        """A stopped instance's state dir and address go (its log is the slot's and stays), and
+        the slot's address too when the slot is gone from the stack."""
         shutil.rmtree(self.store.containers_dir / m.instance, ignore_errors=True)
         if self.net:
             self.net.release(m.instance)
+            if m.spec.name not in self.managed:
+                self.net.release(m.spec.name)
 
-    def _retire(self, m: Managed) -> None:
+    def _retire(self, m: Managed, successor: Managed | None = None) -> None:
         """Out of the port map and DNS at once, then drain: the stop signal goes once no connection
         to its listening ports is left (at most its stop_grace_period), and SIGKILL once it has
-        ignored the signal for that long.  Nothing waits: its exit is an event like any other."""
+        ignored the signal for that long.  Before the signal the slot's address moves to the
+        successor.  Nothing waits: its exit is an event like any other."""
         m.stopped_by_user = True
         m.leaving = True
         self._save()
@@ -612,6 +634,8 @@ class Supervisor:
             if time.monotonic() < deadline and sockets.serving(c.pid):
                 self.loop.at(DRAIN_POLL, drain)
                 return
+            if successor is not None and m.holds_slot:
+                self._move_slot_address(m, successor)
             sig = getattr(signal.Signals, m.spec.stop_signal)
             if not launcher.heeds(c.pid, sig):
                 sig = signal.SIGKILL
@@ -623,6 +647,31 @@ class Supervisor:
             if sig != signal.SIGKILL:
                 self.loop.at(m.spec.stop_grace, lambda: self._kill_if_alive(m, c))
         drain()
+
+    def _move_slot_address(self, old: Managed | None, new: Managed) -> None:
+        """The slot's address goes from the old instance (None: it has exited) to the new one."""
+        slot_ip = self.net.leases.get(new.spec.name) if self.net else None
+        if self.net is None or slot_ip is None or new.container is None or not self._live(new) or new.holds_slot:
+            return
+        fds: list[int] = []
+        try:
+            to_fd = os.open(f"/proc/{new.container.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            fds.append(to_fd)
+            from_fd = None
+            if old is not None and old.container is not None and self._live(old):
+                from_fd = os.open(f"/proc/{old.container.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                fds.append(from_fd)
+            self.net.handover(slot_ip, from_fd, to_fd)
+            new.holds_slot = True
+            if old is not None:
+                old.holds_slot = False
+            self._log(f"{new.instance}: took over {slot_ip}" + (f" from {old.instance}" if old else ""))
+        except (OSError, EnvtoolError) as e:
+            self._log(f"{new.instance}: cannot take over {slot_ip}: {e}")
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self._save()
 
     def _kill_if_alive(self, m: Managed, c: launcher.Container) -> None:
         if m.container is c and m.status in RUNNING:
@@ -639,6 +688,10 @@ class Supervisor:
             return
         self.retiring.remove(m)
         m.leaving = False
+        current = self.managed.get(m.spec.name)
+        if m.holds_slot and current is not None and current is not m and self._live(current):
+            m.holds_slot = False
+            self._move_slot_address(None, current)       # it left without handing its address over
         for todo in self.updates.values():
             for u in todo:
                 for r in u.items:
@@ -684,7 +737,12 @@ class Supervisor:
         try:
             if m.fresh:
                 self._fresh_state_dir(m)
-            netns_fd, m.address = self.net.attach(m.instance)
+            slot_ip = self.net.leases.get(spec.name)
+            holder = next((o for o in self._all() if o is not m and o.spec.name == spec.name and o.holds_slot
+                           and self._live(o)), None)
+            extra = (slot_ip,) if slot_ip and m.instance != spec.name and holder is None else ()
+            netns_fd, m.address = self.net.attach(m.instance, extra)
+            m.holds_slot = m.instance == spec.name or bool(extra)
             fds.append(netns_fd)
             log_fd = self.paths.open_log(spec.name)
             fds.append(log_fd)
@@ -1017,7 +1075,8 @@ class Supervisor:
     def _adopt_one(self, rec: ContainerRecord) -> Managed:
         spec = container_from_json(rec.spec)
         m = Managed(spec, address=rec.address, restarts=rec.restarts, started_wall=rec.started_wall,
-                    status=Status.EXITED, instance=rec.runtime_id)
+                    status=Status.EXITED, instance=rec.runtime_id,
+                    holds_slot=rec.holds_slot or rec.runtime_id == spec.name)
         pidfd = _pidfd(rec.pid) if state.alive(rec.pid, rec.start_time) else -1
         if pidfd < 0:
             try:

@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
     app.command("bundle")(bundle)
     app.command("promote")(promote)
     app.command("releases")(releases)
+    app.command("rollback")(rollback)
     export_app = typer.Typer(help="Hand the stack to another engine: kubernetes (Kustomize) or compose.",
                              no_args_is_help=True)
     export_app.command("kubernetes")(export_kubernetes)
@@ -96,6 +97,9 @@ def releases(ctx: typer.Context, json_: bool = typer.Option(False, "--json", hel
     typer.echo(f"project {out['project']}: " + (f"running release {cur['release']} in {cur['env'] or 'default'}"
                                                f" ({'healthy' if cur['healthy'] else 'not healthy'})"
                                                if cur["release"] else "no release running on this host"))
+    back = out.get("rollback")
+    typer.echo(f"rollback would return to {back['release']} in {back['env'] or 'default'} (deployed "
+               f"{back['deployed_at']})" if back else "rollback: no earlier release deployed on this host")
     if out["promotions"]:
         typer.echo("\npromotions (envtool.releases.toml):")
         render.table(["promoted", "release", "from", "to", "healthy since"],
@@ -104,8 +108,28 @@ def releases(ctx: typer.Context, json_: bool = typer.Option(False, "--json", hel
     if out["deployments"]:
         typer.echo("\ndeployments on this host:")
         render.table(["deployed", "release", "env", "healthy at", "source"],
-                     [[d["deployed_at"], d["release"][:19], d["env"] or "", d.get("healthy_at") or "never",
-                       d.get("source", "")] for d in out["deployments"]])
+                     [[d["deployed_at"], d["release"][:19] + (" *" if d.get("current") else ""), d["env"] or "",
+                       d.get("healthy_at") or "never", d.get("source", "")] for d in out["deployments"]])
+        typer.echo("(* runs now)")
+
+
+def rollback(ctx: typer.Context,
+             to: str | None = typer.Option(None, "--to", help="Release id (or a prefix of 8+ characters) to "
+                                                              "return to; default: the one deployed before."),
+             json_: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
+    """Return this host's stack to an earlier deployed release, replacing containers start-first."""
+    name = api.context().project or api.project_name(ctx.obj.file, ctx.obj.directory)
+
+    def progress(ev: dict) -> None:
+        if ev.get("event") == "action" and not json_:
+            render.info(ev["text"])
+
+    out = api.rollback(name, to, progress)
+    if json_:
+        render.print_json(out)
+        return
+    render.info(f"{name}: rolled back from {(out['from'] or 'nothing')[:19]} to release {out['release'][:19]}"
+                f" ({out['env'] or 'default'})")
 
 
 def _notes(out: dict) -> None:

@@ -2,6 +2,7 @@
 restarted, scaled and rolled back while an impatient client hits the port every 20 ms with a 1 s
 timeout; not one request may fail."""
 
+import json
 import time
 from pathlib import Path
 
@@ -146,3 +147,88 @@ environment = { V = "2" }
     out = up.stdout + up.stderr
     assert "stop-first: it writes volume 'data'" in out, out
     assert [r["status"] for r in stack.ps().values()] == ["running"]
+
+
+def test_release_upgrade_and_rollback_without_a_failed_request(stack):
+    port = free_port()
+    (stack.dir / "app.py").write_text(APP)
+
+    def release(version: str) -> None:
+        stack.write(web(port, "dev") + f'\n[environments.production.services.web]\nenvironment = {{ VERSION = "{version}" }}\n')
+
+    release("r1")
+    stack.cli("lock", check=True, timeout=600)
+    nothing = stack.cli("rollback")
+    assert nothing.returncode == 1 and "nothing to roll back from" in nothing.stderr, nothing.stderr
+    stack.cli("up", "-d", "--env", "production", check=True)
+    wait_serving(port)
+    first = json.loads(stack.cli("releases", "--json", check=True).stdout)["current"]["release"]
+    alone = stack.cli("rollback")
+    assert alone.returncode == 1 and "nothing to roll back to" in alone.stderr, alone.stderr
+    with Hammer(port) as h:
+        time.sleep(0.5)
+        release("r2")
+        stack.cli("up", "-d", "--env", "production", check=True)          # the upgrade
+        assert http_get(port).startswith("r2 ")
+        out = json.loads(stack.cli("releases", "--json", check=True).stdout)
+        assert out["rollback"]["release"] == first and out["current"]["release"] != first
+        back = stack.cli("rollback", "--json", check=True)                # and back
+        assert json.loads(back.stdout)["release"] == first
+        assert http_get(port).startswith("r1 ")
+        time.sleep(0.5)
+    assert h.failures == [], (h.failures[:5], stack.supervisor_log())
+    assert versions(h) == {"r1", "r2"}
+    out = json.loads(stack.cli("releases", "--json", check=True).stdout)
+    assert out["current"]["release"] == first
+    assert [d["source"].split(":")[0] for d in out["deployments"]][-3:] == ["project", "project", "rollback"]
+
+
+# a front that resolves its upstream once, at start, as nginx does for `upstream { server web:8000; }`
+FRONT = ("import http.server, socket, urllib.request\n"
+         "upstream = socket.gethostbyname('web')\n"
+         "class H(http.server.BaseHTTPRequestHandler):\n"
+         "    def do_GET(self):\n"
+         "        try:\n"
+         "            body = urllib.request.urlopen(f'http://{upstream}:8000/', timeout=2).read()\n"
+         "            self.send_response(200)\n"
+         "        except OSError as e:\n"
+         "            body = repr(e).encode(); self.send_response(502)\n"
+         "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)\n"
+         "    def log_message(self, *a): pass\n"
+         "http.server.ThreadingHTTPServer(('', 8080), H).serve_forever()\n")
+
+
+def test_a_client_that_resolved_the_service_once_keeps_reaching_it_across_replacements(stack):
+    port = free_port()
+    (stack.dir / "app.py").write_text(APP)
+    (stack.dir / "front.py").write_text(FRONT)
+
+    def write(version: str) -> None:
+        stack.write(f"""
+[services.web]
+image = "py"
+command = ["python3", "/app/app.py"]
+volumes = ["./app.py:/app/app.py:ro"]
+environment = {{ VERSION = "{version}", BOOT = "0.3" }}
+[services.front]
+image = "py"
+command = ["python3", "/app/front.py"]
+volumes = ["./front.py:/app/front.py:ro"]
+ports = ["{port}:8080"]
+depends_on = ["web"]
+""")
+    write("v1")
+    stack.cli("up", "-d", check=True)
+    deadline = time.monotonic() + 20
+    while not wait_serving(port).startswith("v1 ") and time.monotonic() < deadline:
+        time.sleep(0.1)                                  # the front may start before web accepts
+    with Hammer(port) as h:
+        time.sleep(0.5)
+        stack.cli("restart", "web", check=True)
+        write("v2")
+        stack.cli("up", "-d", check=True)
+        assert http_get(port).startswith("v2 ")          # through the address the front resolved once
+        stack.cli("restart", "web", check=True)
+        time.sleep(0.5)
+    failed = [w for w in h.seen if not w.startswith(("v1 ", "v2 "))]
+    assert h.failures == [] and failed == [], (h.failures[:5], failed[:5], stack.supervisor_log())

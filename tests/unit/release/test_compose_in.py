@@ -99,3 +99,13 @@ def test_import_cli_writes_a_valid_file_and_refuses_to_overwrite(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "envtool", "import", str(d / "bad.yaml")], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "bad.yaml:" in bad.stderr and "invalid YAML" in bad.stderr
+
+
+def test_update_config_is_imported_and_what_has_no_meaning_here_is_said(tmp_path):
+    compose = {"services": {"app": {"image": "example.org/team/app:1", "deploy": {"update_config": {
+        "parallelism": 2, "order": "start-first", "monitor": "30s", "failure_action": "continue", "delay": "5s"}}}}}
+    out = convert(compose, tmp_path)
+    assert out.document["services"]["app"]["update"] == {"order": "start-first", "parallelism": 2,
+                                                         "monitor": "30s", "failure_action": "pause"}
+    notes = "\n".join(out.notes)
+    assert "failure_action continue is not supported" in notes and "update_config.delay is not converted" in notes

@@ -145,3 +145,34 @@ def test_compose_export_is_accepted_by_the_compose_tools(example, tmp_path):
         assert proc.returncode == 0, proc.stdout + proc.stderr
         ran += 1
     assert ran, "neither podman-compose nor docker-compose is installed"
+
+
+def test_update_settings_are_exported_to_kubernetes_and_compose(tmp_path):
+    (tmp_path / "envtool.toml").write_text("""
+[project]
+name = "u"
+[services.web]
+image = "docker.io/library/nginx@sha256:""" + "1" * 64 + """"
+replicas = 3
+ports = ["8080:80"]
+update = { parallelism = 2, monitor = "90s" }
+[services.db]
+image = "docker.io/library/postgres@sha256:""" + "2" * 64 + """"
+volumes = ["data:/var/lib/postgresql/data"]
+restart = "always"
+update = { failure_action = "pause" }
+[volumes.data]
+""")
+    ex = _export(tmp_path)
+    web = next(d for d in ex.files["base/web.yaml"] if d["kind"] == "Deployment")["spec"]
+    assert web["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 0}}
+    assert web["progressDeadlineSeconds"] == 90
+    db = next(d for d in ex.files["base/db.yaml"] if d["kind"] == "Deployment")["spec"]
+    assert db["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}     # stop-first: the volume
+    assert any("kubectl rollout undo" in n for n in ex.notes)
+    loaded = api.load_project(None, str(tmp_path))
+    doc, _ = compose(loaded.project, {s.image: "sha256:" + "3" * 64 for s in loaded.project.services.values()},
+                     "localhost:5000")
+    assert doc["services"]["web"]["deploy"]["update_config"] == {
+        "parallelism": 2, "order": "start-first", "monitor": "90s", "failure_action": "rollback"}
+    assert doc["services"]["db"]["deploy"]["update_config"]["order"] == "stop-first"

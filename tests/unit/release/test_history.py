@@ -73,3 +73,16 @@ def test_a_release_without_the_target_environment_is_refused():
     rec["environments"] = ["production", "staging"]
     assert decide_promotion(Current(REL, "staging", True, True), [rec], "staging", "production", "sha256:l",
                             ENVS)["release"] == REL
+
+
+def test_rollback_target_is_the_latest_other_release_or_the_one_named():
+    from envtool.release.history import recent_releases, rollback_target
+
+    recs = [{"release": f"sha256:{c * 64}", "env": "production"} for c in "abab"] + \
+        [{"release": "sha256:" + "c" * 64, "env": "staging"}]
+    assert rollback_target(recs, "sha256:" + "c" * 64, None) is recs[3]
+    assert rollback_target(recs, "sha256:" + "b" * 64, None) is recs[4]
+    assert rollback_target(recs, None, "aaaaaaaa") is recs[2]          # a prefix of 8 or more
+    assert rollback_target(recs, None, "aaaa") is None                 # too short to be sure
+    assert rollback_target(recs[:1], "sha256:" + "a" * 64, None) is None
+    assert recent_releases(recs, 2) == ["sha256:" + "c" * 64, "sha256:" + "b" * 64]
