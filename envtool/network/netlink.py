@@ -50,6 +50,17 @@ def mac_for(address: str) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(address).packed)
 
 
+def packet_socket(ifname: str) -> Any:
+    """A raw packet socket on the interface of the current network namespace (it stays bound to
+    that namespace wherever it is used)."""
+    import socket
+
+    with _translate(f"packet socket on {ifname}"):
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.bind((ifname, 0))
+        return s
+
+
 class Netlink:
     """A netlink socket bound to the network namespace it was opened in."""
 
@@ -71,7 +82,10 @@ class Netlink:
             have = {a.get_attr("IFA_ADDRESS") for a in self.ipr.get_addr(index=idx, family=2)}
             if gateway not in have:
                 self.ipr.addr("add", index=idx, address=gateway, prefixlen=prefix)
-            self.ipr.link("set", index=idx, state="up")
+            # a MAC of its own: a bridge left to itself takes the lowest MAC of its ports and changes
+            # it when that port leaves, and the containers' ARP entry for their gateway then points
+            # nowhere (replies lost until it is probed again, seconds)
+            self.ipr.link("set", index=idx, address=mac_for(gateway), state="up")
 
     def delete_link(self, name: str) -> bool:
         with _translate(f"delete link {name}"):
@@ -119,10 +133,15 @@ class Netlink:
         with _translate(f"delete {address}/{prefix} from {ifname}"):
             self.ipr.addr("del", index=self.index(ifname), address=address, prefixlen=prefix)
 
-    def announce(self, ifname: str, address: str) -> None:
-        """Run in a container's netns: a gratuitous ARP request for `address` from the interface,
-        so the neighbours' caches (the bridge's other containers, the host) move the address to
-        its MAC at once; Linux lets a gratuitous ARP override an entry however young."""
+    def packet_socket(self, ifname: str) -> Any:
+        """Run in a container's netns: a raw packet socket on its interface (see announce)."""
+        return packet_socket(ifname)
+
+    def announce(self, ifname: str, address: str, sock: Any = None) -> None:
+        """Run in a container's netns (or pass a packet socket opened there, `packet_socket`): a
+        gratuitous ARP request for `address` from the interface, so the neighbours' caches (the
+        bridge's other containers, the host) move the address to its MAC at once; Linux lets a
+        gratuitous ARP override an entry however young."""
         import socket
         import struct
 
@@ -131,9 +150,13 @@ class Netlink:
             ip = socket.inet_aton(address)
             frame = (b"\xff" * 6 + mac + struct.pack("!H", 0x0806) +
                      struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\x00" * 6 + ip)
-            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
-                s.bind((ifname, 0))
-                s.send(frame)
+            own = sock is None
+            sock = packet_socket(ifname) if own else sock
+            try:
+                sock.send(frame)
+            finally:
+                if own:
+                    sock.close()
 
     def links(self, prefix: str) -> list[str]:
         return sorted(n for n in (link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links())
@@ -200,7 +223,11 @@ class RecordingNetlink:
     def delete_address(self, ifname: str, address: str, prefix: int) -> None:
         self._record("delete_address", ifname, address, prefix)
 
-    def announce(self, ifname: str, address: str) -> None:
+    def packet_socket(self, ifname: str) -> Any:
+        self._record("packet_socket", ifname)
+        return RecordingNetlink()              # something with close()
+
+    def announce(self, ifname: str, address: str, sock: Any = None) -> None:
         self._record("announce", ifname, address)
 
     def host_networks(self) -> list[str]:

@@ -137,30 +137,23 @@ class ProjectNetwork:
             inner.close()
         return fd, address
 
-    def handover(self, address: str, from_fd: int | None, to_fd: int) -> None:
-        """Move an address from one container's eth0 (None: it has gone) to another's: added there
-        and announced by gratuitous ARP first (new connections go there at once), then removed."""
+    def handover(self, address: str, from_fd: int | None, to_fd: int) -> Handover:
+        """Get ready to move an address from one container's eth0 (None: it has gone) to another's:
+        the sockets in both namespaces are opened now, so that `commit()` (add there, announce by
+        gratuitous ARP, remove here) is three messages with nothing between them: a connection
+        caught in between would be reset.  Close it either way."""
         assert self.host is not None and self.in_netns is not None
         kind = type(self.host)
-
-        def give() -> None:
-            nl = kind()
-            try:
-                nl.add_address("eth0", address, self.subnet.prefixlen)
-                nl.announce("eth0", address)
-            finally:
-                nl.close()
-
-        def take() -> None:
-            nl = kind()
-            try:
-                nl.delete_address("eth0", address, self.subnet.prefixlen)
-            finally:
-                nl.close()
-
-        self.in_netns(to_fd, give)
-        if from_fd is not None:
-            self.in_netns(from_fd, take)
+        h = Handover(address, self.subnet.prefixlen)
+        try:
+            h.to_nl = self.in_netns(to_fd, kind)
+            h.sock = self.in_netns(to_fd, lambda: h.to_nl.packet_socket("eth0"))
+            if from_fd is not None:
+                h.from_nl = self.in_netns(from_fd, kind)
+        except BaseException:
+            h.close()
+            raise
+        return h
 
     def release(self, container: str) -> None:
         self.allocator.release(container)
@@ -208,6 +201,27 @@ class ProjectNetwork:
             self.host.delete_link(self.bridge)
             self.host.close()
             self.host = None
+
+
+@dataclass
+class Handover:
+    """A replica slot's address on its way from one container to another (ProjectNetwork.handover)."""
+    address: str
+    prefix: int
+    to_nl: Any = None
+    from_nl: Any = None
+    sock: Any = None
+
+    def commit(self) -> None:
+        self.to_nl.add_address("eth0", self.address, self.prefix)
+        self.to_nl.announce("eth0", self.address, self.sock)
+        if self.from_nl is not None:
+            self.from_nl.delete_address("eth0", self.address, self.prefix)
+
+    def close(self) -> None:
+        for x in (self.to_nl, self.from_nl, self.sock):
+            if x is not None:
+                x.close()
 
 
 def _bind_port(ip: str, port: int, protocol: str, patience: float = 1.0) -> socket.socket:

@@ -221,15 +221,29 @@ def heeds(pid: int, sig: int, status_dir: str = "/proc") -> bool:
     a pid namespace only when it has a handler for it (SigCgt in /proc/PID/status), so a PID 1
     without one (python, node, a shell script run without an init) never sees the stop signal, and
     waiting out its grace period achieves nothing.  An init (tini) catches it and forwards it.
+    A blocked signal is queued whatever its disposition, so blocked counts as heard; an init such
+    as tini blocks every signal and waits for them in rt_sigtimedwait, during which the kernel
+    shows them unblocked (SigBlk 0, SigCgt 0), so a PID 1 sleeping there counts as heard too.
     When the status cannot be read the answer is yes: the grace period is the safe way."""
+    masks: dict[str, int] = {}
     try:
         with open(f"{status_dir}/{pid}/status") as f:
             for line in f:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+                key = line.split(":", 1)[0]
+                if key in ("SigCgt", "SigBlk"):
+                    masks[key] = int(line.split()[1], 16)
     except (OSError, ValueError, IndexError):
-        pass
-    return True
+        return True
+    if "SigCgt" not in masks or (masks["SigCgt"] | masks.get("SigBlk", 0)) >> (sig - 1) & 1:
+        return True
+    try:
+        with open(f"{status_dir}/{pid}/syscall") as f:
+            return f.read().split(" ", 1)[0] == str(SYS_RT_SIGTIMEDWAIT.get(os.uname().machine, -1))
+    except OSError:
+        return False
+
+
+SYS_RT_SIGTIMEDWAIT = {"x86_64": 128, "aarch64": 137}
 
 
 def _kill(c: Container, sig: int) -> None:

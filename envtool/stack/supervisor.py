@@ -65,6 +65,7 @@ from envtool.stack.update import (
 LOG_MAX = 10 * 1024 * 1024
 STARTING_PROBE = 0.1           # seconds between healthchecks until the first success
 ACCEPT_PROBE = 0.05            # seconds between connection attempts until a published port accepts
+LISTEN_POLL = 0.02             # seconds between looks at a starting replacement's listening ports
 DRAIN_POLL = 0.02              # seconds between looks at a leaving container's open connections
 IDLE_EXIT = 60.0               # seconds without containers before an idle supervisor exits
 PROBING = (Status.STARTING, Status.HEALTHY, Status.UNHEALTHY)
@@ -108,6 +109,7 @@ class Managed:
     fresh: bool = False                # a new instance: its state dir is made anew at its first start
     copy_from: str = ""                # ... from this instance's upper dir (a restart keeps its files)
     holds_slot: bool = False           # its eth0 has the slot's address (what the slot's name resolves to)
+    probe_token: int = 0               # the pending healthcheck timer's; a newer schedule cancels it
 
     def __post_init__(self) -> None:
         self.instance = self.instance or self.spec.name
@@ -173,6 +175,7 @@ class Supervisor:
         self.retiring: list[Managed] = []              # replaced instances, serving until they leave
         self.updates: dict[str, list[ServiceUpdate]] = {}
         self._pumping = self._pump_again = self._ticking = False
+        self._await_listen: set[str] = set()          # restarted instances probed once they listen
         self.stack: StackSpec | None = None
         self.net: ProjectNetwork | None = None
         self.dns: DnsServer | None = None
@@ -509,7 +512,9 @@ class Supervisor:
                     if why:
                         self._update_failed(u, r, why)
                         break
-                    if self._replacement_ready(r):
+                    if self._probe_on_listen(r):
+                        waiting = True
+                    elif self._replacement_ready(r):
                         if r.old is not None and r.old in self.retiring and self._live(r.old):
                             r.phase = RETIRING
                             self._log(f"{r.new.instance}: ready; {r.old.instance} leaves")
@@ -522,7 +527,7 @@ class Supervisor:
                     if r.removal or (r.order == "stop-first" and r.old is not None and self._live(r.old)):
                         r.phase = RETIRING if r.removal else STOPPING
                         assert r.old is not None
-                        self._retire(r.old)
+                        self._retire(r.old, drain=r.removal)      # stop-first: nothing to drain towards
                     else:
                         self._start_replacement(r)
                         waiting = True
@@ -532,7 +537,7 @@ class Supervisor:
             def tick() -> None:
                 self._ticking = False
                 self._advance()
-            self.loop.at(ACCEPT_PROBE, tick)
+            self.loop.at(LISTEN_POLL, tick)
 
     def _start_replacement(self, r: Replacement) -> None:
         new = r.new
@@ -540,8 +545,12 @@ class Supervisor:
         r.phase = STARTING
         r.deadline = time.monotonic() + new.spec.update.monitor
         old = r.old
-        if old is not None and old.container is not None and self._live(old) and not new.spec.health:
+        if new.copy_from and old is not None and old.container is not None and self._live(old):
+            # a restart (same configuration): ready once it listens where the old one did, and its
+            # healthcheck runs from that moment on instead of failing on its schedule before it
             r.listens = sockets.listening(old.container.pid)
+            if r.listens and new.spec.health:
+                self._await_listen.add(new.instance)
         assert self.net is not None
         self.net.allocator.allocate(new.instance)
         self._start_many([new])
@@ -550,7 +559,22 @@ class Supervisor:
         new = r.new
         if new is None or not new.ready() or new.container is None:
             return False
-        return not r.listens or r.listens <= sockets.listening(new.container.pid)
+        return bool(new.spec.health) or not r.listens or r.listens <= sockets.listening(new.container.pid)
+
+    def _probe_on_listen(self, r: Replacement) -> bool:
+        """A new instance with a healthcheck is probed the moment it listens where its predecessor
+        did, not at the next tick of its probe interval: a hot reload waits for the app's start-up,
+        not for the probe schedule.  True when a probe was started (the replacement is not ready)."""
+        new = r.new
+        if (new is None or r.probed or not r.listens or not new.spec.health or new.status != Status.STARTING
+                or new.container is None or self.prober.busy(new.instance)
+                or not r.listens <= sockets.listening(new.container.pid)):
+            return False
+        r.probed = True
+        self._await_listen.discard(new.instance)
+        new.probe_token += 1                    # its result schedules the next one
+        self._probe(new, new.container)
+        return True
 
     def _update_failed(self, u: ServiceUpdate, r: Replacement, why: str) -> None:
         """A new container failed: the update stops; rollback returns each slot to its old
@@ -607,53 +631,79 @@ class Supervisor:
     def _discard(self, m: Managed) -> None:
         """A stopped instance's state dir and address go (its log is the slot's and stays), and
         the slot's address too when the slot is gone from the stack."""
+        self._await_listen.discard(m.instance)
         shutil.rmtree(self.store.containers_dir / m.instance, ignore_errors=True)
         if self.net:
-            self.net.release(m.instance)
+            if m.instance != m.spec.name:                      # the first instance's address is the slot's
+                self.net.release(m.instance)
             if m.spec.name not in self.managed:
                 self.net.release(m.spec.name)
 
-    def _retire(self, m: Managed, successor: Managed | None = None) -> None:
+    def _retire(self, m: Managed, successor: Managed | None = None, drain: bool = True) -> None:
         """Out of the port map and DNS at once, then drain: the stop signal goes once no connection
         to its listening ports is left (at most its stop_grace_period), and SIGKILL once it has
         ignored the signal for that long.  Before the signal the slot's address moves to the
-        successor.  Nothing waits: its exit is an event like any other."""
+        successor.  Stop-first skips the drain: with no successor, a client's persistent connection
+        (to a database, say) would only hold the stop up.  Nothing waits: its exit is an event."""
         m.stopped_by_user = True
         m.leaving = True
-        self._save()
         c = m.container
+        deadline = [time.monotonic() + (m.spec.stop_grace if drain else 0.0)]
+
+        def move(idle: Any = None) -> bool:
+            assert successor is not None and c is not None
+            if not self._move_slot_address(m, successor, idle):     # saves, and so syncs the port map
+                return False
+            if drain:                # a connection that reached it just before the address moved finishes too
+                deadline[0] = max(deadline[0], time.monotonic() + min(m.spec.stop_grace, 1.0))
+            return True
+
+        def idle() -> bool:
+            return c is not None and not sockets.serving(c.pid)
+
+        if not (c is not None and m.status in RUNNING and successor is not None and m.holds_slot
+                and move(idle)):     # nothing in flight: the address moves at once
+            self._save()
         if c is None or m.status not in RUNNING:
             self._retired(m)
             return
         self._cancel_probe(m)
-        deadline = time.monotonic() + m.spec.stop_grace
 
-        def drain() -> None:
+        def drained() -> None:
             if m.container is not c or c.exit is not None or m.status not in RUNNING:
                 return
-            if time.monotonic() < deadline and sockets.serving(c.pid):
-                self.loop.at(DRAIN_POLL, drain)
-                return
             if successor is not None and m.holds_slot:
-                self._move_slot_address(m, successor)
+                if time.monotonic() < deadline[0] and not move(idle):
+                    self.loop.at(DRAIN_POLL, drained)
+                    return
+                if m.holds_slot:     # the drain timed out: it moves anyway
+                    move()
+                self.loop.at(0, drained)
+                return
+            if time.monotonic() < deadline[0] and sockets.serving(c.pid):
+                self.loop.at(DRAIN_POLL, drained)
+                return
             sig = getattr(signal.Signals, m.spec.stop_signal)
-            if not launcher.heeds(c.pid, sig):
+            if not m.spec.init and not launcher.heeds(c.pid, sig):
                 sig = signal.SIGKILL
-            self._log(f"{m.instance}: drained, {sig.name}")
+            self._log(f"{m.instance}: {'drained, ' if drain else ''}{sig.name}")
             try:
                 signal.pidfd_send_signal(c.pidfd, sig)
             except ProcessLookupError:
                 return
             if sig != signal.SIGKILL:
                 self.loop.at(m.spec.stop_grace, lambda: self._kill_if_alive(m, c))
-        drain()
+        drained()
 
-    def _move_slot_address(self, old: Managed | None, new: Managed) -> None:
-        """The slot's address goes from the old instance (None: it has exited) to the new one."""
+    def _move_slot_address(self, old: Managed | None, new: Managed, idle: Any = None) -> bool:
+        """The slot's address goes from the old instance (None: it has exited) to the new one.
+        With `idle`, only if idle() says nothing is in flight at the last moment (checked after
+        the sockets are ready, right before the move); False when it did not move."""
         slot_ip = self.net.leases.get(new.spec.name) if self.net else None
         if self.net is None or slot_ip is None or new.container is None or not self._live(new) or new.holds_slot:
-            return
+            return False
         fds: list[int] = []
+        moved = False
         try:
             to_fd = os.open(f"/proc/{new.container.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             fds.append(to_fd)
@@ -661,17 +711,26 @@ class Supervisor:
             if old is not None and old.container is not None and self._live(old):
                 from_fd = os.open(f"/proc/{old.container.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
                 fds.append(from_fd)
-            self.net.handover(slot_ip, from_fd, to_fd)
+            h = self.net.handover(slot_ip, from_fd, to_fd)
+            try:
+                if idle is None or idle():
+                    h.commit()
+                    moved = True
+            finally:
+                h.close()
+        except (OSError, EnvtoolError) as e:
+            self._log(f"{new.instance}: cannot take over {slot_ip}: {e}")
+            moved = True                          # not again: the old one stops, the address is freed
+        finally:
+            for fd in fds:
+                os.close(fd)
+        if moved:
             new.holds_slot = True
             if old is not None:
                 old.holds_slot = False
             self._log(f"{new.instance}: took over {slot_ip}" + (f" from {old.instance}" if old else ""))
-        except (OSError, EnvtoolError) as e:
-            self._log(f"{new.instance}: cannot take over {slot_ip}: {e}")
-        finally:
-            for fd in fds:
-                os.close(fd)
-        self._save()
+            self._save()
+        return moved
 
     def _kill_if_alive(self, m: Managed, c: launcher.Container) -> None:
         if m.container is c and m.status in RUNNING:
@@ -718,6 +777,8 @@ class Supervisor:
     def _start_many(self, members: list[Managed]) -> None:
         """Fork every member's container first, then wait for each: their setups (and the
         kernel's cgroup moves, 5-20 ms each on cgroup v1) overlap instead of adding up."""
+        if not members:
+            return
         for m in members:
             m.stopped_by_user = False
             m.status = Status.CREATING
@@ -803,7 +864,7 @@ class Supervisor:
         m.status, m.accepting = status, False
         self.loop.watch(c.pidfd, lambda fd: self._on_exit(m))
         if m.spec.health:
-            self.loop.at(min(m.spec.health.interval, first_probe), lambda: self._probe(m, c))
+            self._schedule_probe(m, c, min(m.spec.health.interval, first_probe))
         elif _accept_port(m.spec) is not None:
             self.loop.at(ACCEPT_PROBE, lambda: self._check_accepting(m, c))
 
@@ -828,7 +889,7 @@ class Supervisor:
     def _start_failed(self, m: Managed, e: EnvtoolError) -> None:
         m.status, m.exit_code, m.error = Status.FAILED, 127, e.message + (f" (hint: {e.hint})" if e.hint else "")
         self._write_log(m.spec.name, f"[envtool] {e}")
-        self._log(f"{m.spec.name}: {e}")
+        self._log(f"{m.instance}: {e}")
         self._save()
         self._advance()
 
@@ -877,11 +938,11 @@ class Supervisor:
             delay = restart.backoff(m.restarts, ran)
             m.status = Status.RESTARTING
             m.restarts += 1
-            self._log(f"{m.spec.name}: exited {m.exit_code}, restarting in {delay:.1f}s")
+            self._log(f"{m.instance}: exited {m.exit_code}, restarting in {delay:.1f}s")
             self.loop.at(delay, lambda: self._restart_due(m))
         else:
             m.status = Status.EXITED
-            self._log(f"{m.spec.name}: exited {m.exit_code}")
+            self._log(f"{m.instance}: exited {m.exit_code}")
         self._save()
         self._advance()
 
@@ -890,8 +951,16 @@ class Supervisor:
             self._start_many([m])
 
     # ---- healthchecks ---------------------------------------------------------------------------
+    def _schedule_probe(self, m: Managed, c: launcher.Container, delay: float) -> None:
+        """One probe schedule per container: a new one (or a probe run now) replaces the pending one."""
+        m.probe_token += 1
+        token = m.probe_token
+        self.loop.at(delay, lambda: self._probe(m, c) if m.probe_token == token else None)
+
     def _probe(self, m: Managed, c: launcher.Container) -> None:
         if m.container is not c or m.status not in PROBING or self.prober.busy(m.instance):
+            return
+        if m.instance in self._await_listen:          # _probe_on_listen starts it
             return
         spec, hc = m.spec, m.spec.health
         assert hc is not None
@@ -912,7 +981,7 @@ class Supervisor:
         before = m.health.status
         m.status = Status(m.health.record(ok, time.monotonic() - m.started_mono, output))
         if m.status != before:
-            self._log(f"{m.spec.name}: {m.status}")
+            self._log(f"{m.instance}: {m.status}")
             self._save()
         self._advance()
         hc = m.spec.health
@@ -921,7 +990,7 @@ class Supervisor:
         interval = hc.interval if m.status != Status.STARTING else min(hc.interval, STARTING_PROBE)
         c = m.container
         if c is not None:
-            self.loop.at(interval, lambda: self._probe(m, c))
+            self._schedule_probe(m, c, interval)
 
     # ---- stop / down ----------------------------------------------------------------------------
     def _stop(self, members: list[Managed]) -> None:
@@ -937,7 +1006,7 @@ class Supervisor:
         for m, c in live:
             self._cancel_probe(m)
             sig = getattr(signal.Signals, m.spec.stop_signal)
-            if not launcher.heeds(c.pid, sig):      # its PID 1 would never see it: no grace to wait out
+            if not m.spec.init and not launcher.heeds(c.pid, sig):   # its PID 1 would never see it
                 sig = signal.SIGKILL
             else:
                 graceful.append((m, c))
@@ -1001,6 +1070,7 @@ class Supervisor:
             reply(conn, {"ok": False, "error": {"code": "busy", "message": "an up or restart is in progress"}})
             close(conn)
             return
+        self._log(f"restart: {', '.join(sorted({m.spec.service for m in targets}))}")
         self.updates = {}
         for m in targets:
             if self._live(m):

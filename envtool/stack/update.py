@@ -35,6 +35,7 @@ class Replacement:
     deadline: float = 0.0        # monotonic: the new container must be ready by then
     listens: frozenset[int] = frozenset()     # ports the old one listened on: the new must too
     old_spec: Any = None         # what a rollback returns the slot to
+    probed: bool = False         # probed as soon as it listened (supervisor._probe_on_listen)
 
     @property
     def removal(self) -> bool:

@@ -221,6 +221,7 @@ def main() -> None:
             out = bench("bench_stack.py", *stack_runs, "--services", str(n))
             plots[f"stack-{n}"] = plot_bars(f"stack-{n}", f"{n}-service stack: up until the port answers", "s",
                                             stats_rows(out["results"], "ready_s"))
+        bench("bench_update.py", "--changes", "3" if args.quick else "5")
     finally:
         if dockerd is not None:
             dockerd.terminate()

@@ -504,6 +504,7 @@ class Hammer:
         import threading
 
         self.port, self.stop, self.seen, self.failures = port, threading.Event(), {}, []
+        self.first: dict[str, float] = {}                 # answer → when it was first seen (monotonic)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -513,6 +514,7 @@ class Hammer:
             try:
                 who = http_get(self.port, timeout=1.0)
                 self.seen[who] = self.seen.get(who, 0) + 1
+                self.first.setdefault(who, time.monotonic())
             except Exception as e:  # noqa: BLE001 - every failure counts
                 self.failures.append(repr(e))
             time.sleep(0.02)

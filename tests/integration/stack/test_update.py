@@ -222,6 +222,8 @@ depends_on = ["web"]
     deadline = time.monotonic() + 20
     while not wait_serving(port).startswith("v1 ") and time.monotonic() < deadline:
         time.sleep(0.1)                                  # the front may start before web accepts
+    resolve = ["exec", "front", "python3", "-c", "import socket; print(socket.gethostbyname('web'))"]
+    slot_address = stack.cli(*resolve, check=True).stdout.strip()
     with Hammer(port) as h:
         time.sleep(0.5)
         stack.cli("restart", "web", check=True)
@@ -232,3 +234,6 @@ depends_on = ["web"]
         time.sleep(0.5)
     failed = [w for w in h.seen if not w.startswith(("v1 ", "v2 "))]
     assert h.failures == [] and failed == [], (h.failures[:5], failed[:5], stack.supervisor_log())
+    assert stack.cli(*resolve, check=True).stdout.strip() == slot_address
+    web = stack.ps()[f"{stack.name}-web-1"]
+    assert web["instance"] != f"{stack.name}-web-1" and web["ip"] != slot_address   # it has its own too

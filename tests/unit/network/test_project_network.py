@@ -112,3 +112,35 @@ def test_published_ports_are_held_and_a_taken_one_is_named():
     with socket.socket() as s, pytest.raises(OSError):
         s.bind(("127.0.0.1", port))                           # held, listening
     net.release_ports()
+
+
+def test_a_slot_address_is_given_before_it_is_taken_and_announced_where_it_lands():
+    """Sockets in both namespaces are opened first; commit then adds the address to the new
+    container and announces it (gratuitous ARP) before the old one loses it; an extra address at
+    attach is announced too."""
+    entered: list[int] = []
+
+    def in_netns(fd, inside):
+        entered.append(fd)
+        return inside()
+
+    host = RecordingNetlink()
+    net = ProjectNetwork.choose("shop", None, "10.89.0.0/24", [], fake_netns([]), host=host,
+                                firewall=FakeFirewall(), sysctl=lambda p, v: None, in_netns=in_netns)
+    net.up()
+    h = net.handover("10.89.0.7", 11, 12)
+    assert entered == [12, 12, 11]               # the netlink and packet sockets, made in their namespaces
+    assert h.to_nl.calls == [("packet_socket", ("eth0",))] and h.from_nl.calls == []
+    h.commit()
+    assert [op for op, _ in h.to_nl.calls] == ["packet_socket", "add_address", "announce"]
+    assert h.to_nl.calls[1][1] == ("eth0", "10.89.0.7", 24)
+    assert h.from_nl.calls == [("delete_address", ("eth0", "10.89.0.7", 24))]
+    h.close()
+    entered.clear()
+    gone = net.handover("10.89.0.7", None, 13)   # the old one has exited already
+    assert entered == [13, 13] and gone.from_nl is None
+    gone.commit()
+    gone.close()
+    fd, address = net.attach("shop-web-1.1", ("10.89.0.7",))
+    os.close(fd)
+    assert address != "10.89.0.7"

@@ -77,3 +77,13 @@ def test_heeds_reads_the_caught_signal_mask_of_pid_1(tmp_path):
     (tmp_path / "8" / "status").write_text("Name:\ttini\nSigCgt:\t000000007fffdeff\n")
     assert heeds(8, 15, str(tmp_path))          # an init catches (and forwards) it
     assert heeds(9, 15, str(tmp_path))          # unreadable: wait out the grace period, as before
+    (tmp_path / "10").mkdir()                   # tini waiting in rt_sigtimedwait: no handler, nothing blocked
+    (tmp_path / "10" / "status").write_text("Name:\tinit\nSigBlk:\t0000000000000000\nSigCgt:\t0000000000000000\n")
+    (tmp_path / "10" / "syscall").write_text("128 0x7ffd5 0x7ffd6 0x7ffd7 0x8 0x0 0x0 0x7ffd 0x7f12\n")
+    import os
+    assert heeds(10, 15, str(tmp_path)) == (os.uname().machine == "x86_64")
+    (tmp_path / "10" / "syscall").write_text("running\n")
+    assert not heeds(10, 15, str(tmp_path))
+    (tmp_path / "11").mkdir()                   # blocked: queued until it is taken
+    (tmp_path / "11" / "status").write_text("Name:\tx\nSigBlk:\t0000000000004000\nSigCgt:\t0000000000000000\n")
+    assert heeds(11, 15, str(tmp_path))
