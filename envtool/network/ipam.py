@@ -1,8 +1,11 @@
 """Subnet choice and address allocation (pure).
 
 Each project gets one /24 from the pool, avoiding every network already routed on the host and
-every subnet other envtool projects hold.  In a subnet, .1 is the bridge (gateway and DNS) and
-containers get the lowest free address from .2 up; reservations survive restarts.
+every subnet other envtool projects hold.  In a subnet, .1 is the bridge (gateway and DNS);
+containers get the lowest free address of the lower half from .2 up (on their eth0, the lower half
+is the link), and every replica slot a service address from the upper half (.129 …): what its name
+resolves to, DNATed by the host to whichever container serves the slot now.  Reservations survive
+restarts.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ def choose_subnet(used: Iterable[str], pool: str = DEFAULT_POOL, prefix: int = P
             net = ipaddress.IPv4Network(pinned, strict=True)
         except ValueError as e:
             raise IpamError(f"invalid subnet {pinned!r}: {e}") from None
-        if net.num_addresses < 4:
-            raise IpamError(f"subnet {pinned} is too small: it needs room for a gateway and containers")
+        if net.num_addresses < 16:
+            raise IpamError(f"subnet {pinned} is too small: it needs room for a gateway, containers and their "
+                            "service addresses (a /28 at least)")
         clash = next((t for t in taken if t.overlaps(net)), None)
         if clash:
             raise IpamError(f"subnet {pinned} overlaps {clash}, already in use on this host",
@@ -52,16 +56,43 @@ class Allocator:
     def gateway(self) -> str:
         return str(self.subnet.network_address + 1)
 
+    @property
+    def link(self) -> ipaddress.IPv4Network:
+        """The lower half: the gateway and the containers, on-link for the containers."""
+        return next(self.subnet.subnets(prefixlen_diff=1))
+
+    @property
+    def services(self) -> ipaddress.IPv4Network:
+        """The upper half: replica slots' service addresses, reached through the gateway."""
+        return list(self.subnet.subnets(prefixlen_diff=1))[1]
+
     def allocate(self, name: str) -> str:
-        if name in self.leases:
-            return self.leases[name]
+        """A container's address (lower half)."""
+        return self._take(name, self.link)
+
+    def allocate_service(self, slot: str) -> str:
+        """A replica slot's service address (upper half)."""
+        return self._take(SERVICE + slot, self.services)
+
+    def _take(self, key: str, net: ipaddress.IPv4Network) -> str:
+        if key in self.leases:
+            return self.leases[key]
         used = set(self.leases.values()) | {self.gateway}
-        for host in self.subnet.hosts():
+        for host in net.hosts():
             addr = str(host)
             if addr not in used:
-                self.leases[name] = addr
+                self.leases[key] = addr
                 return addr
-        raise IpamError(f"subnet {self.subnet} is full")
+        raise IpamError(f"subnet {self.subnet} is full ({net} holds {net.num_addresses - 2} addresses)")
+
+    def service_address(self, slot: str) -> str | None:
+        return self.leases.get(SERVICE + slot)
 
     def release(self, name: str) -> None:
         self.leases.pop(name, None)
+
+    def release_service(self, slot: str) -> None:
+        self.leases.pop(SERVICE + slot, None)
+
+
+SERVICE = "service:"          # lease key prefix of a replica slot's service address

@@ -50,17 +50,6 @@ def mac_for(address: str) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(address).packed)
 
 
-def packet_socket(ifname: str) -> Any:
-    """A raw packet socket on the interface of the current network namespace (it stays bound to
-    that namespace wherever it is used)."""
-    import socket
-
-    with _translate(f"packet socket on {ifname}"):
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-        s.bind((ifname, 0))
-        return s
-
-
 class Netlink:
     """A netlink socket bound to the network namespace it was opened in."""
 
@@ -124,40 +113,6 @@ class Netlink:
             self.ipr.link("set", index=self.index("lo"), state="up")
             self.ipr.route("add", dst="default", gateway=gateway)
 
-    def add_address(self, ifname: str, address: str, prefix: int) -> None:
-        """Run in a container's netns: one more address on the interface (a replica slot's)."""
-        with _translate(f"add {address}/{prefix} to {ifname}"):
-            self.ipr.addr("add", index=self.index(ifname), address=address, prefixlen=prefix)
-
-    def delete_address(self, ifname: str, address: str, prefix: int) -> None:
-        with _translate(f"delete {address}/{prefix} from {ifname}"):
-            self.ipr.addr("del", index=self.index(ifname), address=address, prefixlen=prefix)
-
-    def packet_socket(self, ifname: str) -> Any:
-        """Run in a container's netns: a raw packet socket on its interface (see announce)."""
-        return packet_socket(ifname)
-
-    def announce(self, ifname: str, address: str, sock: Any = None) -> None:
-        """Run in a container's netns (or pass a packet socket opened there, `packet_socket`): a
-        gratuitous ARP request for `address` from the interface, so the neighbours' caches (the
-        bridge's other containers, the host) move the address to its MAC at once; Linux lets a
-        gratuitous ARP override an entry however young."""
-        import socket
-        import struct
-
-        with _translate(f"announce {address} on {ifname}"):
-            mac = bytes.fromhex(self.ipr.get_links(self.index(ifname))[0].get_attr("IFLA_ADDRESS").replace(":", ""))
-            ip = socket.inet_aton(address)
-            frame = (b"\xff" * 6 + mac + struct.pack("!H", 0x0806) +
-                     struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\x00" * 6 + ip)
-            own = sock is None
-            sock = packet_socket(ifname) if own else sock
-            try:
-                sock.send(frame)
-            finally:
-                if own:
-                    sock.close()
-
     def links(self, prefix: str) -> list[str]:
         return sorted(n for n in (link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links())
                       if n and n.startswith(prefix))
@@ -216,19 +171,6 @@ class RecordingNetlink:
 
     def configure_inside(self, ifname: str, address: str, prefix: int, gateway: str) -> None:
         self._record("configure_inside", ifname, address, prefix, gateway)
-
-    def add_address(self, ifname: str, address: str, prefix: int) -> None:
-        self._record("add_address", ifname, address, prefix)
-
-    def delete_address(self, ifname: str, address: str, prefix: int) -> None:
-        self._record("delete_address", ifname, address, prefix)
-
-    def packet_socket(self, ifname: str) -> Any:
-        self._record("packet_socket", ifname)
-        return RecordingNetlink()              # something with close()
-
-    def announce(self, ifname: str, address: str, sock: Any = None) -> None:
-        self._record("announce", ifname, address)
 
     def host_networks(self) -> list[str]:
         return list(self.networks)

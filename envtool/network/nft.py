@@ -1,9 +1,13 @@
 """nftables: the project's ruleset rendered as text (pure), applied with `nft -f` (the only caller).
 
 One table per project, `ip envtool-<project>`:
-- nat prerouting/output: published ports DNAT to the container (traffic to any local address);
+- nat prerouting/output: published ports DNAT to the container (traffic to any local address),
+  and each replica slot's service address DNAT to the container serving the slot now (as
+  kube-proxy does a ClusterIP): a replacement changes the target for new connections while
+  established ones stay with the old container (conntrack) until it has drained;
 - nat postrouting: masquerade the subnet's egress, localhost-originated and hairpin traffic;
-- filter forward: drop traffic between this bridge and any other envtool bridge;
+- filter forward: drop traffic between this bridge and any other envtool bridge; refuse (TCP
+  reset) what goes to a service address that no container serves;
 - filter input: drop packets from the bridge to 127.0.0.0/8 that no published port DNATed there.
   route_localnet=1 on the bridge (so the host's own 127.0.0.1:PORT reaches a container) would
   otherwise let a container with CAP_NET_RAW reach services bound to the host's loopback
@@ -38,11 +42,22 @@ def table_name(project: str) -> str:
     return f"envtool-{project}"
 
 
-def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False) -> str:
+def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False,
+           services: dict[str, str | None] | None = None, service_net: str | None = None) -> str:
     """isolate_host: drop everything from the bridge to the host itself (build steps: they reach
-    the outside through NAT, never a service of the host's, on loopback or any other address)."""
+    the outside through NAT, never a service of the host's, on loopback or any other address).
+    services: service address → the container address serving it (None: refused); service_net:
+    the range they come from (refused when unassigned).  Such connections are masqueraded by the
+    hairpin rule, so the reply comes back through the host and is un-DNATed."""
     t = table_name(project)
     dnat, refuse = [], []
+    served = {vip: addr for vip, addr in sorted((services or {}).items()) if addr}
+    if served:
+        pairs = ", ".join(f"{vip} : {addr}" for vip, addr in served.items())
+        dnat.append(f"dnat to ip daddr map {{ {pairs} }}" if len(served) > 1 else
+                    f"ip daddr {next(iter(served))} dnat to {next(iter(served.values()))}")
+        if len(served) > 1:
+            dnat[-1] = f"ip daddr {{ {', '.join(served)} }} " + dnat[-1]
     for (host_ip, host_port, proto), backends in _groups(ports).items():
         match = f"ip daddr {host_ip} " if host_ip and host_ip not in ("0.0.0.0",) else "fib daddr type local "
         if not backends:              # published, nothing ready: refused at once, not left hanging
@@ -76,6 +91,8 @@ def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolat
         "  chain forward {", "    type filter hook forward priority filter - 1; policy accept;",
         f'    iifname "{bridge}" oifname "{BRIDGE_GLOB}" oifname != "{bridge}" drop',
         f'    oifname "{bridge}" iifname "{BRIDGE_GLOB}" iifname != "{bridge}" drop',
+        *([f"    ip daddr {service_net} meta l4proto tcp reject with tcp reset",
+           f"    ip daddr {service_net} reject"] if service_net else []),
         "  }",
         "}",
     ]
@@ -107,11 +124,13 @@ def _nft(*args: str, stdin: str | None = None, check: bool = True) -> subprocess
     return proc
 
 
-def apply(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False) -> None:
+def apply(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False,
+          services: dict[str, str | None] | None = None, service_net: str | None = None) -> None:
     """Replace the project's table atomically (delete + add in one transaction)."""
     t = table_name(project)
     exists = _nft("list", "table", "ip", t, check=False).returncode == 0
-    text = (f"delete table ip {t}\n" if exists else "") + render(project, bridge, subnet, ports, isolate_host)
+    text = (f"delete table ip {t}\n" if exists else "") + render(project, bridge, subnet, ports, isolate_host,
+                                                                 services, service_net)
     _nft("-f", "-", stdin=text)
     _host_forward_accept(project, bridge)
 

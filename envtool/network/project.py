@@ -5,8 +5,6 @@ It works through doors it is handed, so its logic runs without root in tests:
   RecordingNetlink double beside it);
 - `new_netns`: makes a network namespace and runs a function in it (runtime/namespaces.py's
   new_netns: network/ may not import runtime/, the stack passes it in);
-- `in_netns`: runs a function in an existing one (a running container's: a replica slot's
-  address moves from a replaced container to its successor);
 - `firewall`: applies and removes the project's nftables table (network/nft.py);
 - `sysctl`: writes a /proc/sys setting.
 """
@@ -14,7 +12,6 @@ It works through doors it is handed, so its logic runs without root in tests:
 from __future__ import annotations
 
 import errno
-import functools
 import ipaddress
 import os
 import socket
@@ -29,12 +26,12 @@ from envtool.network import ipam, nft
 from envtool.network.netlink import Netlink
 
 NewNetns = Callable[[Callable[[], Any]], tuple[int, Any]]
-InNetns = Callable[[int, Callable[[], Any]], Any]
 
 
 class Firewall(Protocol):
     def apply(self, project: str, bridge: str, subnet: str, ports: list[nft.PortRule],
-              isolate_host: bool = False) -> None: ...
+              isolate_host: bool = False, services: dict[str, str | None] | None = None,
+              service_net: str | None = None) -> None: ...
     def remove(self, project: str, bridge: str) -> None: ...
 
 
@@ -76,7 +73,6 @@ class ProjectNetwork:
     firewall: Firewall = field(default_factory=_Nftables)
     sysctl: Callable[[str, str], None] = write_sysctl
     isolate_host: bool = False  # a build step's network: nothing of the host's is reachable
-    in_netns: InNetns | None = None
     reserved: dict[tuple[str, int, str], socket.socket] = field(default_factory=dict)  # (ip, port, proto)
 
     @property
@@ -114,46 +110,28 @@ class ProjectNetwork:
         else:
             self.apply_ports([])
 
-    def apply_ports(self, ports: list[nft.PortRule]) -> None:
-        self.firewall.apply(self.key, self.bridge, str(self.subnet), ports, isolate_host=self.isolate_host)
+    def apply_ports(self, ports: list[nft.PortRule], services: dict[str, str | None] | None = None) -> None:
+        """Published ports, and each replica slot's service address → the container serving it
+        (None: nothing does; refused)."""
+        self.firewall.apply(self.key, self.bridge, str(self.subnet), ports, isolate_host=self.isolate_host,
+                            services=services or {}, service_net=str(self.allocator.services))
 
-    def attach(self, container: str, extra: tuple[str, ...] = ()) -> tuple[int, str]:
-        """A new netns with eth0 on the bridge; returns (netns fd, address).  `extra` addresses
-        (a replica slot's) are added and announced to the neighbours."""
+    def attach(self, container: str) -> tuple[int, str]:
+        """A new netns with eth0 on the bridge; returns (netns fd, address).  Its link is the lower
+        half of the subnet: service addresses (the upper half) are reached through the gateway,
+        which DNATs them to the container serving the slot."""
         assert self.host is not None
         address = self.allocator.allocate(container)
         fd, inner = self.new_netns(type(self.host))
         try:
             self.host.add_veth(veth_name(self.key, container), self.bridge, fd, address)
-            inner.configure_inside("eth0", address, self.subnet.prefixlen, self.gateway)
-            for a in extra:
-                inner.add_address("eth0", a, self.subnet.prefixlen)
-                if self.in_netns is not None:
-                    self.in_netns(fd, functools.partial(inner.announce, "eth0", a))
+            inner.configure_inside("eth0", address, self.allocator.link.prefixlen, self.gateway)
         except BaseException:
             os.close(fd)
             raise
         finally:
             inner.close()
         return fd, address
-
-    def handover(self, address: str, from_fd: int | None, to_fd: int) -> Handover:
-        """Get ready to move an address from one container's eth0 (None: it has gone) to another's:
-        the sockets in both namespaces are opened now, so that `commit()` (add there, announce by
-        gratuitous ARP, remove here) is three messages with nothing between them: a connection
-        caught in between would be reset.  Close it either way."""
-        assert self.host is not None and self.in_netns is not None
-        kind = type(self.host)
-        h = Handover(address, self.subnet.prefixlen)
-        try:
-            h.to_nl = self.in_netns(to_fd, kind)
-            h.sock = self.in_netns(to_fd, lambda: h.to_nl.packet_socket("eth0"))
-            if from_fd is not None:
-                h.from_nl = self.in_netns(from_fd, kind)
-        except BaseException:
-            h.close()
-            raise
-        return h
 
     def release(self, container: str) -> None:
         self.allocator.release(container)
@@ -201,27 +179,6 @@ class ProjectNetwork:
             self.host.delete_link(self.bridge)
             self.host.close()
             self.host = None
-
-
-@dataclass
-class Handover:
-    """A replica slot's address on its way from one container to another (ProjectNetwork.handover)."""
-    address: str
-    prefix: int
-    to_nl: Any = None
-    from_nl: Any = None
-    sock: Any = None
-
-    def commit(self) -> None:
-        self.to_nl.add_address("eth0", self.address, self.prefix)
-        self.to_nl.announce("eth0", self.address, self.sock)
-        if self.from_nl is not None:
-            self.from_nl.delete_address("eth0", self.address, self.prefix)
-
-    def close(self) -> None:
-        for x in (self.to_nl, self.from_nl, self.sock):
-            if x is not None:
-                x.close()
 
 
 def _bind_port(ip: str, port: int, protocol: str, patience: float = 1.0) -> socket.socket:

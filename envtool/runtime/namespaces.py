@@ -32,20 +32,6 @@ def new_netns(inside: Callable[[], T], sc: Syscalls | None = None) -> tuple[int,
         os.close(own)
 
 
-def in_netns(fd: int, inside: Callable[[], T], sc: Syscalls | None = None) -> T:
-    """Run `inside()` in the network namespace behind fd (a running container's), then return."""
-    sc = sc or LinuxSyscalls()
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        sc.setns(fd, CLONE_NEWNET)
-        try:
-            return inside()
-        finally:
-            sc.setns(own, CLONE_NEWNET)
-    finally:
-        os.close(own)
-
-
 def fd_path(fd: int) -> str:
     """A path a forked child can open to reach the namespace behind an inherited fd."""
     return f"/proc/{os.getpid()}/fd/{fd}"

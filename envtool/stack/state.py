@@ -89,7 +89,6 @@ class ContainerRecord:
     exit_code: int | None = None
     started_wall: float = 0.0
     instance: str = ""              # runtime id (state dir, cgroup); "" = the container's name
-    holds_slot: bool = False        # its eth0 has the replica slot's address
 
     @property
     def runtime_id(self) -> str:

@@ -15,8 +15,9 @@ It starts containers in depends_on order (waiting for healthy / completed), runs
 applies restart policies with back-off and rotates logs.  A container that must be replaced (a
 changed configuration or image, `restart`, a hot reload) is replaced by a new *instance* of its
 replica slot (runtime id `<name>`, `<name>.1`, `<name>.2` …: its own state dir, cgroup, veth and
-address) that starts while the old one still serves; the old one leaves the port map and DNS
-once the new one is ready (update.py).  Containers write their output straight to
+address) that starts while the old one still serves; once the new one is ready, the published
+ports and the slot's service address (what its name resolves to, DNATed by the host) send new
+connections to it, and the old one drains and stops (update.py).  Containers write their output straight to
 log files, so they outlive a killed supervisor; a new one re-adopts them from state.json (pid + start
 time) and from then on treats them as it treats its own.
 """
@@ -40,7 +41,7 @@ from envtool.network.dns import DnsServer
 from envtool.network.project import ProjectNetwork
 from envtool.runtime import launcher
 from envtool.runtime.cgroups import detect
-from envtool.runtime.namespaces import fd_path, in_netns, new_netns
+from envtool.runtime.namespaces import fd_path, new_netns
 from envtool.stack import restart, sockets, state
 from envtool.stack.control_server import ControlServer, close, reply, send
 from envtool.stack.convert import enter_spec, service_config
@@ -108,7 +109,6 @@ class Managed:
     instance: str = ""                 # runtime id: state dir, cgroup, veth, address lease
     fresh: bool = False                # a new instance: its state dir is made anew at its first start
     copy_from: str = ""                # ... from this instance's upper dir (a restart keeps its files)
-    holds_slot: bool = False           # its eth0 has the slot's address (what the slot's name resolves to)
     probe_token: int = 0               # the pending healthcheck timer's; a newer schedule cancels it
 
     def __post_init__(self) -> None:
@@ -142,7 +142,7 @@ class Managed:
         return ContainerRecord(_spec_json(self.spec), self.status, self.container.pid if self.container else None,
                                self.start_time if alive else None, self.spec.hash, self.spec.image,
                                self.spec.service, self.address, self.restarts, self.exit_code, self.started_wall,
-                               self.instance, self.holds_slot)
+                               self.instance)
 
 
 def _accept_port(spec: ContainerSpec) -> int | None:
@@ -180,7 +180,7 @@ class Supervisor:
         self.net: ProjectNetwork | None = None
         self.dns: DnsServer | None = None
         self.job: Job | None = None
-        self._applied_ports: list[nft.PortRule] | None = None
+        self._applied_ports: tuple[list[nft.PortRule], dict[str, str | None]] | None = None
         self.cgroups = detect()
         self.init_path: str | None = None
         self.data = state.load(self.paths) or {"project": project, "containers": {}}
@@ -269,8 +269,7 @@ class Supervisor:
 
     def _free_instance(self, slot: str) -> str:
         """A runtime id for a replacing instance of the slot: `slot.1`, `slot.2` …, the first that no
-        instance holds (so they alternate).  The bare `slot` is the first instance's: its address
-        is the slot's own."""
+        instance holds (so they alternate); the bare `slot` is the first instance's."""
         used = {m.instance for m in self._all()}
         return next(i for i in (f"{slot}.{n}" for n in range(1, len(used) + 2)) if i not in used)
 
@@ -281,8 +280,7 @@ class Supervisor:
         if self.net is None:
             others = [s for p in state.projects(self.store.root) if p != self.project
                       for s in [state.load(state.Paths.for_project(self.store.root, p)).get("subnet")] if s]
-            self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others, new_netns,
-                                             in_netns=in_netns)
+            self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others, new_netns)
             self.net.leases.update(self.data.get("leases") or {})
             self.data["subnet"], self.data["bridge"] = str(self.net.subnet), self.net.bridge
             self.data["nft_table"] = nft.table_name(self.host_key)
@@ -295,12 +293,12 @@ class Supervisor:
         return self.net
 
     def _publish(self, stack: StackSpec) -> None:
-        """An address for every replica slot of the stack (the one its name resolves to, whichever
-        instance serves it), and its published ports held on the host (a port another process
-        holds fails the apply before anything changes)."""
+        """A service address for every replica slot of the stack (what its name resolves to,
+        whichever instance serves it), and its published ports held on the host (a port another
+        process holds fails the apply before anything changes)."""
         net = self._network_up(stack.subnet)
         for c in stack.containers:
-            net.allocator.allocate(c.name)
+            net.allocator.allocate_service(c.name)
         net.reserve_ports([nft.PortRule(p.host_ip, p.published, p.protocol, None, p.target)
                            for c in stack.containers for p in c.ports if p.published])
 
@@ -324,18 +322,41 @@ class Supervisor:
             if not chosen:
                 found.add(nft.PortRule(host_ip, host_port, proto, None, members[0][1]))
         rules = sorted(found, key=lambda r: (r.host_port, r.protocol, r.host_ip or "", r.address or "", r.port))
-        if rules != self._applied_ports:
+        services = self._service_targets()
+        if (rules, services) != self._applied_ports:
             try:
-                self.net.apply_ports(rules)
-                self._applied_ports = rules
+                self.net.apply_ports(rules, services)
+                self._applied_ports = (rules, services)
             except EnvtoolError as e:          # logged; a stop or down must still complete
                 self._log(f"published ports: {e}")
 
+    def _service_targets(self) -> dict[str, str | None]:
+        """Each replica slot's service address → the instance that takes its new connections: the
+        slot's current instance when it is ready, else a replaced one still serving (until its
+        successor is ready), else whichever runs; None while none runs (refused at once)."""
+        assert self.net is not None
+        alloc = self.net.allocator
+        slots: dict[str, list[Managed]] = {}
+        for m in self._all():
+            slots.setdefault(m.spec.name, []).append(m)
+        # a replacing instance takes the slot once its replacement says it is ready (it may run
+        # but not listen yet); until then it only serves when nothing else runs
+        proving = {id(r.new) for todo in self.updates.values() for u in todo for r in u.items
+                   if r.phase == STARTING and r.new is not None}
+        out: dict[str, str | None] = {}
+        for slot, members in slots.items():
+            vip = alloc.service_address(slot) or alloc.allocate_service(slot)
+            current = self.managed.get(slot)
+            ranked = ([current] if current is not None and current.ready() and id(current) not in proving else []) + \
+                [m for m in members if m.ready() and id(m) not in proving] + [m for m in members if m.running()]
+            out[vip] = next((m.address for m in ranked if m.address), None)
+        return dict(sorted(out.items()))
+
     def _lookup(self, name: str) -> list[str] | None:
-        """A service, `service-N` or container name → the addresses of its replica slots: each
-        slot's address stays while instances replace each other behind it (so a client that
-        resolved it once, as nginx does for an upstream, keeps reaching the service).  Slots with a
-        ready instance first; none ready: those running; none running: all."""
+        """A service, `service-N` or container name → the service addresses of its replica slots:
+        each stays while instances replace each other behind it (so a client that resolved it
+        once, as nginx does for an upstream, keeps reaching the service).  Slots with a ready
+        instance first; none ready: those running; none running: all."""
         suffix = f".{self.project}"
         if name.endswith(suffix):
             name = name[: -len(suffix)]
@@ -343,10 +364,11 @@ class Supervisor:
         for m in self._all():
             if m.address and name in (m.spec.service, m.spec.name, f"{m.spec.service}-{m.spec.replica}"):
                 slots.setdefault(m.spec.name, []).append(m)
-        leases = self.net.leases if self.net else {}
+        alloc = self.net.allocator if self.net else None
         order = sorted(slots, key=lambda n: (slots[n][0].spec.service, slots[n][0].spec.replica))
+        vip = {n: alloc.service_address(n) if alloc else None for n in order}
         for test in (Managed.ready, Managed.running, lambda m: True):
-            found = [leases[n] for n in order if n in leases and any(test(m) for m in slots[n])]
+            found = [a for n in order if (a := vip[n]) and any(test(m) for m in slots[n])]
             if found:
                 return found
         return None
@@ -518,9 +540,10 @@ class Supervisor:
                         if r.old is not None and r.old in self.retiring and self._live(r.old):
                             r.phase = RETIRING
                             self._log(f"{r.new.instance}: ready; {r.old.instance} leaves")
-                            self._retire(r.old, successor=r.new)
+                            self._retire(r.old)
                         else:
                             r.phase = DONE
+                            self._save()              # its slot's service address is its own now
                     else:
                         waiting = True
                 for r in u.due():
@@ -545,11 +568,13 @@ class Supervisor:
         r.phase = STARTING
         r.deadline = time.monotonic() + new.spec.update.monitor
         old = r.old
-        if new.copy_from and old is not None and old.container is not None and self._live(old):
-            # a restart (same configuration): ready once it listens where the old one did, and its
-            # healthcheck runs from that moment on instead of failing on its schedule before it
+        if old is not None and old.container is not None and self._live(old):
+            # ready once it listens where the old one did (a restart), or at all (a changed
+            # configuration may move its port); a restart's healthcheck runs from that moment on
+            # instead of failing on its schedule before it
             r.listens = sockets.listening(old.container.pid)
-            if r.listens and new.spec.health:
+            r.same = bool(new.copy_from)
+            if r.listens and r.same and new.spec.health:
                 self._await_listen.add(new.instance)
         assert self.net is not None
         self.net.allocator.allocate(new.instance)
@@ -559,7 +584,10 @@ class Supervisor:
         new = r.new
         if new is None or not new.ready() or new.container is None:
             return False
-        return bool(new.spec.health) or not r.listens or r.listens <= sockets.listening(new.container.pid)
+        if new.spec.health or not r.listens:
+            return True
+        now = sockets.listening(new.container.pid)
+        return r.listens <= now if r.same else bool(now)
 
     def _probe_on_listen(self, r: Replacement) -> bool:
         """A new instance with a healthcheck is probed the moment it listens where its predecessor
@@ -630,57 +658,34 @@ class Supervisor:
 
     def _discard(self, m: Managed) -> None:
         """A stopped instance's state dir and address go (its log is the slot's and stays), and
-        the slot's address too when the slot is gone from the stack."""
+        the slot's service address too when the slot is gone from the stack."""
         self._await_listen.discard(m.instance)
         shutil.rmtree(self.store.containers_dir / m.instance, ignore_errors=True)
         if self.net:
-            if m.instance != m.spec.name:                      # the first instance's address is the slot's
-                self.net.release(m.instance)
+            self.net.release(m.instance)
             if m.spec.name not in self.managed:
-                self.net.release(m.spec.name)
+                self.net.allocator.release_service(m.spec.name)
 
-    def _retire(self, m: Managed, successor: Managed | None = None, drain: bool = True) -> None:
-        """Out of the port map and DNS at once, then drain: the stop signal goes once no connection
-        to its listening ports is left (at most its stop_grace_period), and SIGKILL once it has
-        ignored the signal for that long.  Before the signal the slot's address moves to the
-        successor.  Stop-first skips the drain: with no successor, a client's persistent connection
-        (to a database, say) would only hold the stop up.  Nothing waits: its exit is an event."""
+    def _retire(self, m: Managed, drain: bool = True) -> None:
+        """Out of the port map and its slot's service address at once (established connections
+        stay), then drain: the stop signal goes once no connection to its listening ports is left
+        (at most its stop_grace_period), and SIGKILL once it has ignored the signal for that long.
+        Stop-first skips the drain: with no successor, a client's persistent connection (to a
+        database, say) would only hold the stop up.  Nothing waits: its exit is an event."""
         m.stopped_by_user = True
         m.leaving = True
+        self._save()                 # new connections (published ports, its slot's service address) go elsewhere
         c = m.container
-        deadline = [time.monotonic() + (m.spec.stop_grace if drain else 0.0)]
-
-        def move(idle: Any = None) -> bool:
-            assert successor is not None and c is not None
-            if not self._move_slot_address(m, successor, idle):     # saves, and so syncs the port map
-                return False
-            if drain:                # a connection that reached it just before the address moved finishes too
-                deadline[0] = max(deadline[0], time.monotonic() + min(m.spec.stop_grace, 1.0))
-            return True
-
-        def idle() -> bool:
-            return c is not None and not sockets.serving(c.pid)
-
-        if not (c is not None and m.status in RUNNING and successor is not None and m.holds_slot
-                and move(idle)):     # nothing in flight: the address moves at once
-            self._save()
         if c is None or m.status not in RUNNING:
             self._retired(m)
             return
         self._cancel_probe(m)
+        deadline = time.monotonic() + (m.spec.stop_grace if drain else 0.0)
 
         def drained() -> None:
             if m.container is not c or c.exit is not None or m.status not in RUNNING:
                 return
-            if successor is not None and m.holds_slot:
-                if time.monotonic() < deadline[0] and not move(idle):
-                    self.loop.at(DRAIN_POLL, drained)
-                    return
-                if m.holds_slot:     # the drain timed out: it moves anyway
-                    move()
-                self.loop.at(0, drained)
-                return
-            if time.monotonic() < deadline[0] and sockets.serving(c.pid):
+            if time.monotonic() < deadline and sockets.serving(c.pid):
                 self.loop.at(DRAIN_POLL, drained)
                 return
             sig = getattr(signal.Signals, m.spec.stop_signal)
@@ -694,43 +699,6 @@ class Supervisor:
             if sig != signal.SIGKILL:
                 self.loop.at(m.spec.stop_grace, lambda: self._kill_if_alive(m, c))
         drained()
-
-    def _move_slot_address(self, old: Managed | None, new: Managed, idle: Any = None) -> bool:
-        """The slot's address goes from the old instance (None: it has exited) to the new one.
-        With `idle`, only if idle() says nothing is in flight at the last moment (checked after
-        the sockets are ready, right before the move); False when it did not move."""
-        slot_ip = self.net.leases.get(new.spec.name) if self.net else None
-        if self.net is None or slot_ip is None or new.container is None or not self._live(new) or new.holds_slot:
-            return False
-        fds: list[int] = []
-        moved = False
-        try:
-            to_fd = os.open(f"/proc/{new.container.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            fds.append(to_fd)
-            from_fd = None
-            if old is not None and old.container is not None and self._live(old):
-                from_fd = os.open(f"/proc/{old.container.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-                fds.append(from_fd)
-            h = self.net.handover(slot_ip, from_fd, to_fd)
-            try:
-                if idle is None or idle():
-                    h.commit()
-                    moved = True
-            finally:
-                h.close()
-        except (OSError, EnvtoolError) as e:
-            self._log(f"{new.instance}: cannot take over {slot_ip}: {e}")
-            moved = True                          # not again: the old one stops, the address is freed
-        finally:
-            for fd in fds:
-                os.close(fd)
-        if moved:
-            new.holds_slot = True
-            if old is not None:
-                old.holds_slot = False
-            self._log(f"{new.instance}: took over {slot_ip}" + (f" from {old.instance}" if old else ""))
-            self._save()
-        return moved
 
     def _kill_if_alive(self, m: Managed, c: launcher.Container) -> None:
         if m.container is c and m.status in RUNNING:
@@ -747,10 +715,6 @@ class Supervisor:
             return
         self.retiring.remove(m)
         m.leaving = False
-        current = self.managed.get(m.spec.name)
-        if m.holds_slot and current is not None and current is not m and self._live(current):
-            m.holds_slot = False
-            self._move_slot_address(None, current)       # it left without handing its address over
         for todo in self.updates.values():
             for u in todo:
                 for r in u.items:
@@ -798,12 +762,7 @@ class Supervisor:
         try:
             if m.fresh:
                 self._fresh_state_dir(m)
-            slot_ip = self.net.leases.get(spec.name)
-            holder = next((o for o in self._all() if o is not m and o.spec.name == spec.name and o.holds_slot
-                           and self._live(o)), None)
-            extra = (slot_ip,) if slot_ip and m.instance != spec.name and holder is None else ()
-            netns_fd, m.address = self.net.attach(m.instance, extra)
-            m.holds_slot = m.instance == spec.name or bool(extra)
+            netns_fd, m.address = self.net.attach(m.instance)
             fds.append(netns_fd)
             log_fd = self.paths.open_log(spec.name)
             fds.append(log_fd)
@@ -1145,8 +1104,7 @@ class Supervisor:
     def _adopt_one(self, rec: ContainerRecord) -> Managed:
         spec = container_from_json(rec.spec)
         m = Managed(spec, address=rec.address, restarts=rec.restarts, started_wall=rec.started_wall,
-                    status=Status.EXITED, instance=rec.runtime_id,
-                    holds_slot=rec.holds_slot or rec.runtime_id == spec.name)
+                    status=Status.EXITED, instance=rec.runtime_id)
         pidfd = _pidfd(rec.pid) if state.alive(rec.pid, rec.start_time) else -1
         if pidfd < 0:
             try:

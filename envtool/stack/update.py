@@ -36,6 +36,7 @@ class Replacement:
     listens: frozenset[int] = frozenset()     # ports the old one listened on: the new must too
     old_spec: Any = None         # what a rollback returns the slot to
     probed: bool = False         # probed as soon as it listened (supervisor._probe_on_listen)
+    same: bool = False           # a restart: the new instance has the old one's configuration
 
     @property
     def removal(self) -> bool:

@@ -36,11 +36,14 @@ def test_allocation_is_unique_stable_and_avoids_the_gateway(ops, prefix):
     for name in ops:
         try:
             addr = a.allocate(name)
-        except IpamError:
-            assert len(a.leases) == a.subnet.num_addresses - 3
+        except IpamError:                        # the lower half is full: all but network, gateway, broadcast
+            assert len(a.leases) == a.link.num_addresses - 3
             continue
         assert a.allocate(name) == addr
-        assert addr != a.gateway and ipaddress.ip_address(addr) in a.subnet
+        assert addr != a.gateway and ipaddress.ip_address(addr) in a.link
+        vip = a.allocate_service(name)           # a slot's service address: the upper half, never a container's
+        assert ipaddress.ip_address(vip) in a.services and vip not in {v for k, v in a.leases.items()
+                                                                       if not k.startswith("service:")}
     assert len(set(a.leases.values())) == len(a.leases)
     for name in list(a.leases)[::2]:
         a.release(name)

@@ -16,8 +16,8 @@ class FakeFirewall:
     def __init__(self):
         self.tables: dict[str, tuple] = {}
 
-    def apply(self, project, bridge, subnet, ports, isolate_host=False):
-        self.tables[project] = (bridge, subnet, list(ports), isolate_host)
+    def apply(self, project, bridge, subnet, ports, isolate_host=False, services=None, service_net=None):
+        self.tables[project] = (bridge, subnet, list(ports), isolate_host, services, service_net)
 
     def remove(self, project, bridge):
         self.tables.pop(project, None)
@@ -114,33 +114,20 @@ def test_published_ports_are_held_and_a_taken_one_is_named():
     net.release_ports()
 
 
-def test_a_slot_address_is_given_before_it_is_taken_and_announced_where_it_lands():
-    """Sockets in both namespaces are opened first; commit then adds the address to the new
-    container and announces it (gratuitous ARP) before the old one loses it; an extra address at
-    attach is announced too."""
-    entered: list[int] = []
-
-    def in_netns(fd, inside):
-        entered.append(fd)
-        return inside()
-
-    host = RecordingNetlink()
-    net = ProjectNetwork.choose("shop", None, "10.89.0.0/24", [], fake_netns([]), host=host,
-                                firewall=FakeFirewall(), sysctl=lambda p, v: None, in_netns=in_netns)
+def test_containers_get_the_lower_half_and_replica_slots_service_addresses_from_the_upper():
+    net, host, _ = network()
     net.up()
-    h = net.handover("10.89.0.7", 11, 12)
-    assert entered == [12, 12, 11]               # the netlink and packet sockets, made in their namespaces
-    assert h.to_nl.calls == [("packet_socket", ("eth0",))] and h.from_nl.calls == []
-    h.commit()
-    assert [op for op, _ in h.to_nl.calls] == ["packet_socket", "add_address", "announce"]
-    assert h.to_nl.calls[1][1] == ("eth0", "10.89.0.7", 24)
-    assert h.from_nl.calls == [("delete_address", ("eth0", "10.89.0.7", 24))]
-    h.close()
-    entered.clear()
-    gone = net.handover("10.89.0.7", None, 13)   # the old one has exited already
-    assert entered == [13, 13] and gone.from_nl is None
-    gone.commit()
-    gone.close()
-    fd, address = net.attach("shop-web-1.1", ("10.89.0.7",))
+    fd, address = net.attach("shop-web-1")
     os.close(fd)
-    assert address != "10.89.0.7"
+    assert address == "10.89.2.2" and net.allocator.link == ipaddress.IPv4Network("10.89.2.0/25")
+    vip = net.allocator.allocate_service("shop-web-1")
+    assert vip == "10.89.2.129" and net.allocator.service_address("shop-web-1") == vip
+    assert net.allocator.allocate("shop-web-1.1") == "10.89.2.3"     # an instance's own lease
+    net.allocator.release_service("shop-web-1")
+    assert net.allocator.service_address("shop-web-1") is None
+    net.apply_ports([], {vip: address})
+    assert net.firewall.tables["shop"][4:] == ({vip: address}, "10.89.2.128/25")
+    text = nft.render("shop", net.bridge, "10.89.2.0/24", [], services={vip: address, "10.89.2.130": None},
+                      service_net="10.89.2.128/25")
+    assert f"ip daddr {vip} dnat to {address}" in text                   # one slot served
+    assert "ip daddr 10.89.2.128/25 meta l4proto tcp reject with tcp reset" in text   # the rest refused
