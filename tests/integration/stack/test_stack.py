@@ -45,7 +45,13 @@ init = true
     assert "Directory listing" in http_get(port)                 # published port, from the host
     time.sleep(0.3)
     logs = stack.cli("logs", "client", check=True).stdout
-    assert f"web={web['ip']}" in logs and f"web-1={web['ip']}" in logs
+    import ipaddress
+    import re
+
+    found = re.search(r"web=(\S+) web-1=(\S+)", logs)
+    assert found and found[1] == found[2], logs           # the service and its replica: one slot
+    service_net = list(ipaddress.ip_network(f"{web['ip']}/24", strict=False).subnets(prefixlen_diff=1))[1]
+    assert ipaddress.ip_address(found[1]) in service_net  # its service address, DNATed to the container
     ps = stack.ps()
     assert set(ps) == {f"{stack.name}-web-1", f"{stack.name}-client-1"}
     assert all(r["pid"] and r["ip"] for r in ps.values())
