@@ -190,8 +190,9 @@ def write_section(path: Path, out: dict) -> None:
 
     lines = [f"Measured {out['date']}: {next(iter(out['results'].values())).get('changes', '?')} changes per tool, "
              "each an environment change + `up -d` while a client requests every 20 ms with a 1 s timeout. "
-             f"Floor of 'new version visible': the app's own start-up, {out['boot_s']} s plus Python's start.", "",
-             "| tool | failed requests | longest request | `up -d` returns (median) | new version visible (median) |",
+             f"Floor of 'new version served': the app's own start-up, {out['boot_s']} s plus Python's start.", "",
+             "| tool | failed requests | longest request | `up -d` returns (median) | new version served (median, "
+             "polled once `up -d` returned) |",
              "|---|---:|---:|---:|---:|"]
     for name, r in out["results"].items():
         if "error" in r:
