@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,6 +149,7 @@ def gc() -> dict[str, int]:
     uses (the last KEEP_RELEASES deployed of each project)."""
     from envtool.image.store import gc as store_gc
     from envtool.release import history
+    from envtool.release.bundle import kept_document
     from envtool.stack import state
 
     store = open_store()
@@ -158,11 +158,10 @@ def gc() -> dict[str, int]:
         data = state.load(state.Paths.for_project(store.root, project))
         for rec in [*state.records(data).values(), *state.retiring(data).values()]:
             keep.add(rec.image)
-    for path in (store.root / "deployments").glob("*.json"):
-        for rid in history.recent_releases(history.deployments(store.root, path.stem), KEEP_RELEASES):
-            try:
-                rel = json.loads((store.root / "releases" / rid.removeprefix("sha256:") / "release.json").read_text())
-            except (OSError, ValueError):
+    for project in history.deployed_projects(store.root):
+        for rid in history.recent_releases(history.deployments(store.root, project), KEEP_RELEASES):
+            rel = kept_document(store, rid)
+            if rel is None:
                 continue
             keep.update((rel.get("images") or {}).values())
             blobs.add(rel.get("files") or "")

@@ -271,7 +271,7 @@ def unpack_files(store: Store, release: Release) -> Path:
 
     from envtool.image.extract import extract_layer
 
-    target = store.root / "releases" / digest_hex(release.id)
+    target = release_dir(store, release.id)
     target.mkdir(parents=True, exist_ok=True)
     if release.files and not (target / "rootfs").is_dir():
         staging = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="files-"))
@@ -286,12 +286,26 @@ def unpack_files(store: Store, release: Release) -> Path:
 
 
 # ---- releases kept on a host (what `envtool rollback` returns to) ---------------------------------
+def release_dir(store: Store, rid: str) -> Path:
+    """Where a release lives on this host: its unpacked files and its kept parts."""
+    return store.root / "releases" / digest_hex(rid)
+
+
+def kept_document(store: Store, rid: str) -> dict[str, Any] | None:
+    """A kept release's release.json as written (unverified: what gc must keep), or None."""
+    try:
+        doc = json.loads((release_dir(store, rid) / "release.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def keep(store: Store, release: Release) -> Path:
     """The release's own parts, kept beside its unpacked files in the store: with the images (in
     the store's blobs) they are all a rollback needs, bundle or project directory long gone."""
     from envtool._util.atomic import write_atomic
 
-    target = store.root / "releases" / digest_hex(release.id)
+    target = release_dir(store, release.id)
     target.mkdir(parents=True, exist_ok=True)
     for name, data in (("stack.json", release.stack_bytes), ("envtool.lock", release.lock),
                        ("release.json", canonical_json(release.document))):
@@ -302,7 +316,7 @@ def keep(store: Store, release: Release) -> Path:
 
 def kept(store: Store, rid: str) -> Release:
     """A release kept on this host, verified against its id (the parts may have been touched)."""
-    where = store.root / "releases" / digest_hex(rid)
+    where = release_dir(store, rid)
     try:
         doc = json.loads((where / "release.json").read_bytes())
         stack = json.loads((where / "stack.json").read_bytes())

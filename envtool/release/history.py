@@ -40,6 +40,11 @@ def deployments_path(store_root: Path, project: str) -> Path:
     return store_root / "deployments" / f"{project}.json"
 
 
+def deployed_projects(store_root: Path) -> list[str]:
+    """Every project with deployments recorded on this host."""
+    return sorted(p.stem for p in (store_root / "deployments").glob("*.json"))
+
+
 def deployments(store_root: Path, project: str) -> list[dict[str, Any]]:
     try:
         data = json.loads(deployments_path(store_root, project).read_text())

@@ -175,7 +175,6 @@ class Supervisor:
         self.retiring: list[Managed] = []              # replaced instances, serving until they leave
         self.updates: dict[str, list[ServiceUpdate]] = {}
         self._pumping = self._pump_again = self._ticking = False
-        self._await_listen: set[str] = set()          # restarted instances probed once they listen
         self.stack: StackSpec | None = None
         self.net: ProjectNetwork | None = None
         self.dns: DnsServer | None = None
@@ -243,8 +242,6 @@ class Supervisor:
         op = req.get("op")
         if op == "ps":
             reply(conn, {"ok": True, "containers": [m.row() for m in self._ordered()],
-                         "replaced": [{**m.row(), "status": "leaving" if m.leaving else str(m.status)}
-                                      for m in self.retiring],
                          "subnet": str(self.net.subnet) if self.net else None})
             close(conn)
         elif op == "apply":
@@ -263,6 +260,16 @@ class Supervisor:
     def _all(self) -> list[Managed]:
         """Every instance: the slots' current ones and the replaced ones still serving."""
         return self._ordered() + self.retiring
+
+    def _slots(self) -> dict[str, list[Managed]]:
+        """Replica slot → its instances (the current one first, then replaced ones still serving)."""
+        out: dict[str, list[Managed]] = {}
+        for m in self._all():
+            out.setdefault(m.spec.name, []).append(m)
+        return out
+
+    def _replacements(self, phase: str) -> list[Replacement]:
+        return [r for todo in self.updates.values() for u in todo for r in u.items if r.phase == phase]
 
     def _by_instance(self, instance: str) -> Managed | None:
         return next((m for m in self._all() if m.instance == instance), None)
@@ -336,15 +343,11 @@ class Supervisor:
         successor is ready), else whichever runs; None while none runs (refused at once)."""
         assert self.net is not None
         alloc = self.net.allocator
-        slots: dict[str, list[Managed]] = {}
-        for m in self._all():
-            slots.setdefault(m.spec.name, []).append(m)
         # a replacing instance takes the slot once its replacement says it is ready (it may run
         # but not listen yet); until then it only serves when nothing else runs
-        proving = {id(r.new) for todo in self.updates.values() for u in todo for r in u.items
-                   if r.phase == STARTING and r.new is not None}
+        proving = {id(r.new) for r in self._replacements(STARTING) if r.new is not None}
         out: dict[str, str | None] = {}
-        for slot, members in slots.items():
+        for slot, members in self._slots().items():
             vip = alloc.service_address(slot) or alloc.allocate_service(slot)
             current = self.managed.get(slot)
             ranked = ([current] if current is not None and current.ready() and id(current) not in proving else []) + \
@@ -360,10 +363,9 @@ class Supervisor:
         suffix = f".{self.project}"
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-        slots: dict[str, list[Managed]] = {}
-        for m in self._all():
-            if m.address and name in (m.spec.service, m.spec.name, f"{m.spec.service}-{m.spec.replica}"):
-                slots.setdefault(m.spec.name, []).append(m)
+        slots = {slot: named for slot, members in self._slots().items()
+                 if (named := [m for m in members if m.address and name in (
+                     m.spec.service, m.spec.name, f"{m.spec.service}-{m.spec.replica}")])}
         alloc = self.net.allocator if self.net else None
         order = sorted(slots, key=lambda n: (slots[n][0].spec.service, slots[n][0].spec.replica))
         vip = {n: alloc.service_address(n) if alloc else None for n in order}
@@ -486,7 +488,7 @@ class Supervisor:
                 return
             starting = set(job.levels[job.index])
             job.reached |= starting
-            queued = {id(r.new) for us in self.updates.values() for u in us for r in u.items if r.phase == QUEUED}
+            queued = {id(r.new) for r in self._replacements(QUEUED)}
             self._start_many([m for m in self._ordered() if m.spec.service in starting
                               and m.status not in RUNNING and id(m) not in queued])
             self._pump_updates()
@@ -574,8 +576,6 @@ class Supervisor:
             # instead of failing on its schedule before it
             r.listens = sockets.listening(old.container.pid)
             r.same = bool(new.copy_from)
-            if r.listens and r.same and new.spec.health:
-                self._await_listen.add(new.instance)
         assert self.net is not None
         self.net.allocator.allocate(new.instance)
         self._start_many([new])
@@ -599,7 +599,6 @@ class Supervisor:
                 or not r.listens <= sockets.listening(new.container.pid)):
             return False
         r.probed = True
-        self._await_listen.discard(new.instance)
         new.probe_token += 1                    # its result schedules the next one
         self._probe(new, new.container)
         return True
@@ -659,7 +658,6 @@ class Supervisor:
     def _discard(self, m: Managed) -> None:
         """A stopped instance's state dir and address go (its log is the slot's and stays), and
         the slot's service address too when the slot is gone from the stack."""
-        self._await_listen.discard(m.instance)
         shutil.rmtree(self.store.containers_dir / m.instance, ignore_errors=True)
         if self.net:
             self.net.release(m.instance)
@@ -919,8 +917,8 @@ class Supervisor:
     def _probe(self, m: Managed, c: launcher.Container) -> None:
         if m.container is not c or m.status not in PROBING or self.prober.busy(m.instance):
             return
-        if m.instance in self._await_listen:          # _probe_on_listen starts it
-            return
+        if any(r.new is m and r.same and r.listens and not r.probed for r in self._replacements(STARTING)):
+            return                                    # a restart: _probe_on_listen starts it once it listens
         spec, hc = m.spec, m.spec.health
         assert hc is not None
         self.prober.start(m.instance, enter_spec(spec, c.pid, hc.command, c.cgroup.procs_files(),

@@ -28,10 +28,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench_stack import IMAGE, import_image  # the peers get the test image as bench_stack gives it
+
 REPO = Path(__file__).resolve().parents[2]
 ROOT = os.environ.get("ENVTOOL_ROOT", "/var/tmp/envtool-test")
 PORT = 18182
-IMAGE = "localhost/envtool-bench-py:latest"
 BOOT = 0.5
 APP = ("import http.server, os, time\n"
        f"time.sleep({BOOT})\n"
@@ -129,12 +130,6 @@ def measure(write: object, up: list[str], down: list[str], changes: int, cwd: st
     return {"failed": sum(failed), "requests": sum(ok_counts), "failed_per_change": statistics.median(failed),
             "longest_s": round(max(longest), 3), "up_s": round(statistics.median(ups), 3),
             "visible_s": round(statistics.median(visible), 3), "changes": changes}
-
-
-def import_image(tool: str, layer_tar: str) -> bool:
-    if not shutil.which(tool):
-        return False
-    return subprocess.run([tool, "import", layer_tar, IMAGE], capture_output=True).returncode == 0
 
 
 def main() -> None:

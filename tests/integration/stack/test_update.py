@@ -51,16 +51,22 @@ def wait_serving(port: int, within: float = 20.0) -> str:
             time.sleep(0.1)
 
 
-def versions(h: Hammer) -> set[str]:
-    return {who.split()[0] for who in h.seen}
-
-
-def test_change_restart_and_scale_without_a_failed_request(stack):
+def up_serving(stack) -> int:
+    """The 2-replica web service at v1, up and answering; returns its published port."""
     port = free_port()
     (stack.dir / "app.py").write_text(APP)
     stack.write(web(port, "v1"))
     stack.cli("up", "-d", check=True)
     wait_serving(port)
+    return port
+
+
+def versions(h: Hammer) -> set[str]:
+    return {who.split()[0] for who in h.seen}
+
+
+def test_change_restart_and_scale_without_a_failed_request(stack):
+    port = up_serving(stack)
     with Hammer(port) as h:
         time.sleep(1.0)
         stack.write(web(port, "v2"))
@@ -87,11 +93,7 @@ def test_change_restart_and_scale_without_a_failed_request(stack):
 
 
 def test_a_broken_change_is_rolled_back_while_the_old_containers_serve(stack):
-    port = free_port()
-    (stack.dir / "app.py").write_text(APP)
-    stack.write(web(port, "v1"))
-    stack.cli("up", "-d", check=True)
-    wait_serving(port)
+    port = up_serving(stack)
     with Hammer(port) as h:
         time.sleep(0.5)
         stack.write(web(port, "v2").replace('VERSION = "v2"', 'VERSION = "v2", CRASH = "no config"'))
@@ -111,11 +113,7 @@ def test_a_broken_change_is_rolled_back_while_the_old_containers_serve(stack):
 
 
 def test_not_ready_within_monitor_pauses_when_asked(stack):
-    port = free_port()
-    (stack.dir / "app.py").write_text(APP)
-    stack.write(web(port, "v1"))
-    stack.cli("up", "-d", check=True)
-    wait_serving(port)
+    port = up_serving(stack)
     slow = web(port, "v2", extra='[services.web.update]\nmonitor = "2s"\nfailure_action = "pause"\n')
     stack.write(slow.replace('VERSION = "v2"', 'VERSION = "v2", BOOT = "30"'))
     up = stack.cli("up", "-d")
@@ -126,23 +124,18 @@ def test_not_ready_within_monitor_pauses_when_asked(stack):
 
 
 def test_a_service_writing_a_named_volume_is_replaced_stop_first_and_says_why(stack):
-    stack.write("""
+    def db(version: str) -> str:
+        return f"""
 [services.db]
 image = "py"
 command = ["python3", "-c", "import time; time.sleep(600)"]
 volumes = ["data:/data"]
-environment = { V = "1" }
+environment = {{ V = "{version}" }}
 [volumes.data]
-""")
+"""
+    stack.write(db("1"))
     stack.cli("up", "-d", check=True)
-    stack.write("""
-[services.db]
-image = "py"
-command = ["python3", "-c", "import time; time.sleep(600)"]
-volumes = ["data:/data"]
-environment = { V = "2" }
-[volumes.data]
-""")
+    stack.write(db("2"))
     up = stack.cli("up", "-d", check=True)
     out = up.stdout + up.stderr
     assert "stop-first: it writes volume 'data'" in out, out
