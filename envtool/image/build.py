@@ -139,7 +139,7 @@ class Builder:
         for i, step in enumerate(plan.steps, start=2):
             self.reporter.step(name, i, total, step.describe())
             ts = time.monotonic()
-            key, state, cached = self._step(plan, key, state, step)
+            key, state, cached = self._step(plan, key, state, step, stack)
             all_cached &= cached
             self.reporter.done(name, step.describe(), cached, time.monotonic() - ts)
         config = _apply_config(state.config, plan.config)
@@ -217,10 +217,11 @@ class Builder:
             self._remember(chain, result)
         return chain, result, False
 
-    def _step(self, plan: Plan, parent: str, state: StepResult, step: Copy | Run
+    def _step(self, plan: Plan, parent: str, state: StepResult, step: Copy | Run, stack: tuple[str, ...] = ()
               ) -> tuple[str, StepResult, bool]:
         if isinstance(step, Copy):
-            layer = self._copy_layer(plan, state, step)
+            layer = (self._copy_from_image(plan, state, step, stack) if step.source
+                     else self._copy_layer(plan, state, step))
             key = step_key(parent, step, layer.diff_id)
             return key, StepResult(state.layers + [layer], state.config, state.packages, state.pip, state.base), \
                 self._seen(key)
@@ -240,7 +241,7 @@ class Builder:
         if cached is not None:
             return key, cached, True
         layer = self._run_in_container(plan, state, command, step.describe(),
-                                       lambda upper: self._layer_from_upper(upper, plan.epoch))
+                                       lambda upper: self._layer_from_upper(upper, plan.epoch), step.workdir)
         result = StepResult(state.layers + [layer], state.config, state.packages, pip, state.base)
         self._remember(key, result)
         return key, result, False
@@ -304,6 +305,29 @@ class Builder:
         layers_mod.add_copy(writer, str(src), step.dst, owner, step.mode, patterns, base=str(self.directory))
         return self._write_layer(writer)
 
+    def _copy_from_image(self, plan: Plan, state: StepResult, step: Copy, stack: tuple[str, ...]) -> Layer:
+        """A copy out of another recipe's image (multi-stage): that image is built first, its layers
+        are mounted read-only in a private mount namespace, and `src` is resolved inside that root
+        (symlinks included, never leaving it), so a hostile stage cannot hand the build host files."""
+        from envtool.image.stage_copy import copy_from_layers
+
+        assert step.source is not None
+        if step.source == plan.name or step.source in stack:
+            raise BuildError(f"image recipes form a cycle: {' -> '.join(stack + (plan.name, step.source))}")
+        source = self.build(step.source, stack + (plan.name,))
+        owner = self._owner(state, step.chown) if step.chown else layers_mod.Owner()
+        dirs = self.store.unpack_layers(source.image.layers)
+        out, staging = self.store.staging_file(".tar")
+        out.close()
+        try:
+            copy_from_layers(dirs, step.src, step.dst, owner, step.mode, plan.epoch, staging,
+                             what=f"image {plan.name!r}: copy from {step.source!r}")
+            digest, size = self.store.put_file(staging)
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)
+        return Layer(digest, digest, size, oci.LAYER_TAR)
+
     def _owner(self, state: StepResult, chown: str) -> layers_mod.Owner:
         from envtool.runtime.users import UnknownUser, resolve_user
 
@@ -322,7 +346,7 @@ class Builder:
         return self._write_layer(writer)
 
     def _run_in_container(self, plan: Plan, state: StepResult, command: str, describe: str,
-                          on_upper: Callable[[str], Any]) -> Any:
+                          on_upper: Callable[[str], Any], workdir: str | None = None) -> Any:
         """Run `command` with /bin/sh in a build container over the current layers, in a network
         namespace of its own (NAT to the outside, nothing of the host's), and hand its upper dir
         (the filesystem diff) to `on_upper`."""
@@ -342,11 +366,11 @@ class Builder:
             mounts = (BindMount(HOST_CA, BUILD_CA, read_only=True),)
             env.update({k: BUILD_CA for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")})
         with step_network() as net:
-            return self._run_step(plan, dirs, env, mounts, state, command, describe, on_upper, net)
+            return self._run_step(plan, dirs, env, mounts, state, command, describe, on_upper, net, workdir)
 
     def _run_step(self, plan: Plan, dirs: list[str], env: dict[str, str], mounts: tuple[Any, ...],
                   state: StepResult, command: str, describe: str, on_upper: Callable[[str], Any],
-                  net: StepNetwork) -> Any:
+                  net: StepNetwork, workdir: str | None) -> Any:
         from envtool.runtime import launcher
         from envtool.runtime.config import ContainerConfig
 
@@ -354,7 +378,7 @@ class Builder:
         cfg = ContainerConfig(
             name=name, layers=tuple(dirs), state_dir=str(self.store.containers_dir / name),
             argv=("/bin/sh", "-c", command), env=tuple(sorted(env.items())),
-            workdir=state.config.workdir or "/", hostname="envtool-build",
+            workdir=workdir or state.config.workdir or "/", hostname="envtool-build",
             capabilities=frozenset(DEFAULT_CAPABILITIES), netns=net.netns, resolv_conf=net.resolv_conf,
             cgroup_parent="envtool/build", mounts=mounts)
         r, w = os.pipe2(os.O_CLOEXEC)

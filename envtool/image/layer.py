@@ -135,14 +135,18 @@ def walk_sorted(src: str, patterns: list[str], base: str | None = None) -> Itera
 
 
 def add_copy(w: LayerWriter, src: str, dst: str, owner: Owner, mode: int | None, patterns: list[str],
-             base: str | None = None) -> None:
-    """`copy = [{src, dst}]`: a directory's contents go under dst; a file goes to dst (or into dst/
-    when dst ends with '/')."""
+             base: str | None = None, name: str | None = None) -> None:
+    """`copy = [{src, dst}]`: a directory's contents go under dst; a file goes to dst, or into dst
+    under its own name (`name`, else src's) when dst ends with '/', as Docker's COPY does."""
+    into = dst.endswith("/")
     dst = dst.rstrip("/") if dst != "/" else ""
     parts = [p for p in dst.split("/") if p]
-    for i in range(1, len(parts) + (0 if os.path.isfile(src) and not dst.endswith("/") else 1)):
+    is_file = not os.path.isdir(src)
+    if is_file and into:
+        parts.append(name or os.path.basename(src.rstrip("/")))
+    for i in range(1, len(parts) + (0 if is_file else 1)):
         w.add_dir("/".join(parts[:i]), owner=Owner() if i < len(parts) else owner)
-    if os.path.isdir(src):
+    if not is_file:
         links: dict[tuple[int, int], str] = {}
         for rel, full in walk_sorted(src, patterns, base):
             w.add_path("/".join(parts + rel.split(os.sep)), full, owner, mode, links)

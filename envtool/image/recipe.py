@@ -37,18 +37,22 @@ class Copy:
     dst: str
     chown: str | None = None
     mode: int | None = None
+    source: str | None = None      # another recipe of the project (multi-stage); None: the project dir
 
     def describe(self) -> str:
-        return f"copy {self.src} → {self.dst}"
+        return f"copy {self.source + ':' if self.source else ''}{self.src} → {self.dst}"
 
 
 @dataclass(frozen=True)
 class Run:
     command: str
     pip: tuple[str, ...] = ()
+    workdir: str | None = None
 
     def describe(self) -> str:
-        return f"pip install {' '.join(self.pip)}" if self.pip else f"run {self.command}"
+        if self.pip:
+            return f"pip install {' '.join(self.pip)}"
+        return f"run {self.command}" + (f" (in {self.workdir})" if self.workdir else "")
 
 
 @dataclass(frozen=True)
@@ -103,14 +107,34 @@ def plan_recipe(name: str, recipe: ImageRecipe, epoch: int = EPOCH) -> Plan:
     if recipe.pip:
         reqs = tuple(recipe.pip)
         steps.append(Run(pip_command(reqs), reqs))
-    steps += [Copy(c.src, c.dst, c.chown, c.mode) for c in recipe.copy_]
+    steps += [Copy(c.src, c.dst, c.chown, c.mode, c.from_) for c in recipe.copy_]
     steps += [Run(cmd) for cmd in recipe.run]
+    for s in recipe.steps:                    # the ordered steps follow the shorthand keys
+        if s.run is not None:
+            steps.append(Run(s.run, workdir=s.workdir))
+        elif s.pip is not None:
+            steps.append(Run(pip_command(tuple(s.pip)), tuple(s.pip)))
+        else:
+            steps += [Copy(c.src, c.dst, c.chown, c.mode, c.from_) for c in s.copy_ or ()]
+    if sum(1 for s in steps if isinstance(s, Run) and s.pip) > 1:
+        raise UsageError(f"image {name!r}: more than one pip step",
+                         hint="list every requirement in one pip step: envtool.lock pins one resolution per image")
     config = Config(tuple(sorted(recipe.env.items())), recipe.workdir, recipe.user,
                     tuple(recipe.entrypoint) if recipe.entrypoint is not None else None,
                     tuple(recipe.cmd) if recipe.cmd is not None else None)
     return Plan(name, base, tuple(steps), config, epoch)
 
 
+def copy_sources(plan: Plan) -> list[str]:
+    """The other recipes this plan copies from (built before it)."""
+    return sorted({s.source for s in plan.steps if isinstance(s, Copy) and s.source})
+
+
+# fields added after 1.0: left out of a step's key while unset, so caches and locks stay valid
+_LATER_FIELDS = ("source", "workdir")
+
+
 def step_key(parent: str, step: Step | Config, input_digest: str = "") -> str:
-    doc = {"parent": parent, "type": type(step).__name__, "step": asdict(step), "input": input_digest}
+    fields = {k: v for k, v in asdict(step).items() if not (k in _LATER_FIELDS and v is None)}
+    doc = {"parent": parent, "type": type(step).__name__, "step": fields, "input": input_digest}
     return sha256_bytes(canonical_json(doc))

@@ -16,7 +16,14 @@ class Drift:
 
 
 def recipe_digest(recipe: Any) -> str:
-    return sha256_bytes(canonical_json(recipe.model_dump(mode="json", by_alias=True)))
+    doc = recipe.model_dump(mode="json", by_alias=True)
+    # keys added after 1.0 count only when used, so existing locks stay valid
+    if not doc.get("steps"):
+        doc.pop("steps", None)
+    for c in doc.get("copy", []):
+        if c.get("from") is None:
+            c.pop("from", None)
+    return sha256_bytes(canonical_json(doc))
 
 
 def spec_digest(recipes: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path as FsPath
 from envtool._util.linux import CAPABILITIES, normalize_capability
 from envtool.spec.imageref import ImageRef, InvalidImageRef
 from envtool.spec.locate import Path, nearest
-from envtool.spec.model import Project, WatchAction
+from envtool.spec.model import CopySpec, ImageRecipe, Project, WatchAction
 
 Problem = tuple[Path, str, str | None]
 Check = Callable[[Project, FsPath], Iterator[Problem]]
@@ -43,27 +43,62 @@ def check_service_images(p: Project, d: FsPath) -> Iterator[Problem]:
 
 def check_recipe_bases(p: Project, d: FsPath) -> Iterator[Problem]:
     for name, img in p.images.items():
-        if img.from_.startswith("image:"):
-            base = img.from_[6:]
-            if base not in p.images:
-                yield (("images", name, "from"), f"unknown base recipe {base!r}", None)
-            seen = {name}
-            while base in p.images and p.images[base].from_.startswith("image:"):
-                if base in seen:
-                    yield (("images", name, "from"), f"recipes form a cycle through {base!r}", None)
-                    break
-                seen.add(base)
-                base = p.images[base].from_[6:]
+        if img.from_.startswith("image:") and img.from_[6:] not in p.images:
+            yield (("images", name, "from"), f"unknown base recipe {img.from_[6:]!r}", None)
+
+
+def _copies(img: ImageRecipe) -> Iterator[tuple[Path, CopySpec]]:
+    for i, c in enumerate(img.copy_):
+        yield ("copy", i), c
+    for i, step in enumerate(img.steps):
+        for j, c in enumerate(step.copy_ or ()):
+            yield ("steps", i, "copy", j) if len(step.copy_ or ()) > 1 else ("steps", i, "copy"), c
+
+
+def _stages(p: Project, name: str) -> list[str]:
+    """The recipes an image needs built first: its image: base and what it copies from."""
+    img = p.images[name]
+    out = [img.from_[6:]] if img.from_.startswith("image:") else []
+    return out + [c.from_ for _, c in _copies(img) if c.from_]
 
 
 def check_copy_sources(p: Project, d: FsPath) -> Iterator[Problem]:
     for name, img in p.images.items():
-        for i, c in enumerate(img.copy_):
-            if not inside(d, c.src):
-                yield (("images", name, "copy", i, "src"), f"copy source {c.src!r} is outside the project",
+        for where, c in _copies(img):
+            key = ("images", name) + where
+            if c.from_ is not None:
+                if c.from_ not in p.images:
+                    near = nearest(c.from_, p.images)
+                    yield (key + ("from",), f"unknown image recipe {c.from_!r} to copy from",
+                           f'did you mean "{near}"?' if near else "copy from names another [images.*] recipe")
+                elif not c.src.startswith("/"):
+                    yield (key + ("src",), f"copy from {c.from_!r}: src must be an absolute path in that image",
+                           None)
+            elif not inside(d, c.src):
+                yield (key + ("src",), f"copy source {c.src!r} is outside the project",
                        "copy only files inside the project directory")
             elif not os.path.exists(d / c.src):
-                yield (("images", name, "copy", i, "src"), f"copy source {c.src!r} does not exist", None)
+                yield (key + ("src",), f"copy source {c.src!r} does not exist", None)
+        pips = (1 if img.pip else 0) + sum(1 for s in img.steps if s.pip is not None)
+        if pips > 1:
+            yield (("images", name, "steps"), "more than one pip step",
+                   "list every requirement in one pip step: envtool.lock pins one resolution per image")
+
+
+def check_stage_cycles(p: Project, d: FsPath) -> Iterator[Problem]:
+    """An image: base or a copy from that leads back to the image itself."""
+    for name in p.images:
+        stack: list[tuple[str, list[str]]] = [(n, [name, n]) for n in _stages(p, name)]
+        seen: set[str] = set()
+        while stack:
+            current, path = stack.pop()
+            if current == name:
+                yield (("images", name), "image recipes form a cycle: " + " -> ".join(path), None)
+                break
+            if current in seen or current not in p.images:
+                continue
+            seen.add(current)
+            stack += [(n, path + [n]) for n in _stages(p, current)]
 
 
 def check_depends_on(p: Project, d: FsPath) -> Iterator[Problem]:
@@ -194,7 +229,7 @@ def advice(p: Project) -> Iterator[tuple[Path, str]]:
 
 
 CHECKS: list[Check] = [
-    check_service_images, check_recipe_bases, check_copy_sources, check_depends_on, check_volumes, check_ports,
+    check_service_images, check_recipe_bases, check_copy_sources, check_stage_cycles, check_depends_on, check_volumes, check_ports,
     check_capabilities, check_files,
 ]
 # what a release bundle's stack is checked with before it runs: everything but the inputs of a build

@@ -14,6 +14,7 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from envtool._util.units import format_duration, parse_duration, parse_size
@@ -99,8 +100,10 @@ class ProjectSection(Strict):
 
 # ---- images --------------------------------------------------------------------------------
 class CopySpec(Strict):
-    src: str = Field(description="path in the project directory")
-    dst: str = Field(description="absolute path in the image")
+    src: str = Field(description="path in the project directory (with `from`: an absolute path in that image)")
+    dst: str = Field(description="absolute path in the image; ending in / puts a file into that directory")
+    from_: str | None = Field(None, alias="from", description="another image recipe of the project to copy "
+                              "from (a multi-stage build: a toolchain image builds, a slim image runs)")
     chown: str | None = Field(None, description="user[:group] that owns the copied files")
     mode: int | None = Field(None, description="file mode for copied regular files, e.g. 0o644")
 
@@ -112,6 +115,27 @@ class CopySpec(Strict):
         if ".." in v.split("/"):
             raise ValueError("dst must not contain '..': name the path in the image directly")
         return v
+
+
+class RecipeStep(Strict):
+    """One ordered build step: exactly one of run, copy or pip (Dockerfile RUN, COPY, pip install)."""
+    run: str | None = Field(None, description="a shell command, run with /bin/sh -c as Docker's RUN")
+    copy_: Annotated[list[CopySpec] | None, BeforeValidator(lambda v: [v] if isinstance(v, dict) else v)] = Field(
+        None, alias="copy", description="one copy table or a list of them")
+    pip: list[str] | None = Field(None, description="PyPI requirements (one pip step per image)")
+    workdir: str | None = Field(None, description="run: the directory the command runs in (created if missing)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> RecipeStep:
+        given = [k for k, v in (("run", self.run), ("copy", self.copy_), ("pip", self.pip)) if v is not None]
+        if len(given) != 1:
+            raise ValueError("a step has exactly one of run, copy or pip"
+                             + (f" (this one has {' and '.join(given)})" if given else ""))
+        if self.workdir is not None and self.run is None:
+            raise ValueError("workdir belongs to a run step")
+        if self.workdir is not None and not self.workdir.startswith("/"):
+            raise ValueError("workdir must be an absolute path in the image")
+        return self
 
 
 def check_mirror(v: str) -> str:
@@ -141,6 +165,8 @@ class ImageRecipe(Strict):
     pip: list[str] = Field(default_factory=list, description="PyPI requirements installed into a layer")
     copy_: list[CopySpec] = Field(default_factory=list, alias="copy")
     run: list[str] = Field(default_factory=list, description="build-time shell commands")
+    steps: list[RecipeStep] = Field(default_factory=list, description="ordered steps, after pip, copy and run "
+                                    "(the shorthand keys); each cached by its inputs and everything before it")
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     user: str | None = None
