@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from envtool._util.atomic import write_atomic
 from envtool.api.images import locked_build
 from envtool.api.project import load_project, open_store, project_paths, sha256_file
 from envtool.api.stack import service_images
@@ -63,12 +64,13 @@ def export_compose(output: str | None, file: str | None = None, directory: str |
 
 
 def import_compose(compose_file: str, output: str | None = None, project: str | None = None,
-                   force: bool = False) -> dict[str, Any]:
-    """Convert a Compose file into an envtool.toml beside it (or at output); the result is loaded
-    back to prove it valid.  Returns {"file", "notes", "services", "images"}."""
-    import tomli_w
+                   force: bool = False, keep_registry: bool = False) -> dict[str, Any]:
+    """Convert a Compose file into an envtool.toml beside it (or at output), with the support files
+    its recipes copy; the result is loaded back to prove it valid, and nothing is written unless it
+    is.  Returns {"file", "notes", "services", "images", "support_files"}."""
     import yaml
 
+    from envtool.release import toml_out
     from envtool.release.compose_in import convert
 
     src = Path(compose_file)
@@ -85,25 +87,45 @@ def import_compose(compose_file: str, output: str | None = None, project: str | 
                         ) from None
     if not isinstance(data, dict):
         raise SpecError(f"{src} is not a Compose file (no top-level mapping)")
-    result = convert(data, src.parent, project)
     target = Path(output) if output else src.parent / "envtool.toml"
+    if target.is_dir():
+        target = target / "envtool.toml"
     if target.exists() and not force:
         raise SpecError(f"{target} already exists", hint="pass --force to overwrite it, or -o FILE")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    result = convert(data, src.parent, project, output_dir=target.parent, keep_registry=keep_registry,
+                     source=str(src))
+    support = {target.parent / rel: text for rel, text in result.files.items()}
+    clash = [p for p, text in support.items() if p.exists() and p.read_text() != text and not force]
+    if clash:
+        raise SpecError(f"{clash[0]} already exists and differs from envtool's", hint="pass --force to overwrite it")
     header = f"# Converted from {src.name} by `envtool import`.\n"
     if result.notes:
         header += "# Not converted, or approximated:\n" + "".join(f"#   - {n}\n" for n in result.notes)
-    text = header + tomli_w.dumps(result.document)
-    staged = target.with_name(f".{target.name}.import")
-    staged.write_text(text)
+    text = header + toml_out.dumps(result.document)
+    written: list[Path] = []
     try:
-        load_project(str(staged.resolve()), str(target.parent.resolve()))      # valid, or nothing written
-    except SpecError as e:
-        staged.unlink()
-        raise SpecError(f"the converted file is not valid: {e.message}", hint=e.hint) from None
+        for path, content in support.items():      # the recipes copy them: written before the check
+            if not path.exists() or path.read_text() != content:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, content)
+                os.chmod(path, 0o755 if content.startswith("#!") else 0o644)
+                written.append(path)
+        staged = target.with_name(f".{target.name}.import")
+        staged.write_text(text)
+        try:
+            load_project(str(staged.resolve()), str(target.parent.resolve()))   # valid, or nothing written
+        except SpecError as e:
+            staged.unlink()
+            raise SpecError(f"the converted file is not valid: {e.message}", hint=e.hint) from None
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     os.replace(staged, target)
     doc = result.document
     return {"file": str(target), "notes": result.notes, "services": list(doc.get("services", {})),
-            "images": list(doc.get("images", {}))}
+            "images": list(doc.get("images", {})), "support_files": [str(p) for p in support]}
 
 
 def _current(project: str) -> Any:

@@ -45,10 +45,11 @@ def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | Non
 
 def _stack_of(loaded: Any, images: dict[str, Any]) -> Any:
     """The StackSpec, with its bind sources and volumes created and its layers unpacked."""
-    from envtool.stack.convert import make_sources, stack_spec
+    from envtool.stack.convert import make_sources, resolve_secrets, stack_spec
 
     store = open_store()
     spec = stack_spec(loaded, images, store, {ref: store.unpack(img) for ref, img in images.items()})
+    resolve_secrets(spec, store)
     make_sources(spec, store)
     return spec
 

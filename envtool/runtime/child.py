@@ -16,15 +16,20 @@ from typing import NoReturn
 from envtool.runtime import ipc
 from envtool.runtime.caps import mask
 from envtool.runtime.config import ContainerConfig
-from envtool.runtime.setup import apply_setup, setup_ops
+from envtool.runtime.setup import SECRETS_DIR, apply_setup, setup_ops
 from envtool.runtime.syscalls import (
     CLONE_NEWCGROUP,
     CLONE_NEWIPC,
     CLONE_NEWNET,
     CLONE_NEWNS,
     CLONE_NEWUTS,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
     MS_PRIVATE,
+    MS_RDONLY,
     MS_REC,
+    MS_REMOUNT,
     Syscalls,
 )
 from envtool.runtime.users import User, resolve_user
@@ -87,6 +92,9 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
         sc.link_up("lo")
     step[0] = "user"                 # read from the image's own /etc, after pivot_root
     user = resolve_user(cfg.user, sc.read_text("/etc/passwd"), sc.read_text("/etc/group"))
+    if cfg.secrets:
+        step[0] = "secrets"
+        write_secrets(cfg, user, sc)
     step[0] = "console"              # a pty of the container's own devpts, owned by the user
     if ctx.console_fd is not None:
         sc.setup_console(ctx.console_fd, user.uid)
@@ -116,6 +124,15 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
     step[0] = "exec"
     sc.cloexec_from(3)
     return user
+
+
+def write_secrets(cfg: ContainerConfig, user: User, sc: Syscalls) -> None:
+    """The secrets into the tmpfs at /run/secrets (mounted by setup_ops), each owned by the
+    container's user unless given, then the tmpfs remounted read-only."""
+    for sec in cfg.secrets:
+        sc.write_secret(f"{SECRETS_DIR}/{sec.target}", sec.data, user.uid if sec.uid is None else sec.uid,
+                        user.gid if sec.gid is None else sec.gid, sec.mode)
+    sc.mount(None, SECRETS_DIR, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=4m")
 
 
 def run_child(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls) -> NoReturn:

@@ -23,6 +23,17 @@ class BindMount:
 
 
 @dataclass(frozen=True)
+class SecretFile:
+    """/run/secrets/<target> in the container: a file on a tmpfs, read-only; its bytes never
+    appear in a repr, a log line or an error."""
+    target: str
+    data: bytes = field(repr=False)
+    uid: int | None = None          # None: the container's user
+    gid: int | None = None
+    mode: int = 0o400
+
+
+@dataclass(frozen=True)
 class Limits:
     memory: int | None = None       # bytes
     cpus: float | None = None
@@ -53,6 +64,7 @@ class ContainerConfig:
     stop_grace: float = 10.0
     cgroup_parent: str = "envtool"
     die_with_parent: bool = False                # SIGKILL the container if its launcher dies (run)
+    secrets: tuple[SecretFile, ...] = ()         # files under /run/secrets
 
     def __post_init__(self) -> None:
         validate(self)
@@ -100,6 +112,9 @@ def validate(cfg: ContainerConfig) -> None:
         problems.append("cpus must be positive")
     if cfg.limits.pids is not None and cfg.limits.pids < 1:
         problems.append("pids must be at least 1")
+    for sec in cfg.secrets:
+        if "/" in sec.target or sec.target in ("", ".", ".."):
+            problems.append(f"secret target {sec.target!r} must be a file name")
     if len(cfg.hostname) > 64:
         problems.append("hostname is longer than 64 characters")
     if problems:

@@ -92,6 +92,7 @@ MASKED_DIRS = ("/proc/asound", "/proc/acpi", "/proc/scsi", "/sys/firmware", "/sy
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 NOSUID_NODEV_NOEXEC = MS_NOSUID | MS_NODEV | MS_NOEXEC
+SECRETS_DIR = "/run/secrets"
 
 
 def overlay_data(cfg: ContainerConfig) -> str:
@@ -126,6 +127,8 @@ def setup_ops(cfg: ContainerConfig) -> list[SetupOp]:
             continue
         src = os.path.join(cfg.state_dir, name)
         ops.append(Mount(src, f"/etc/{name}", None, MS_BIND, kind="file"))
+    if cfg.secrets:               # filled once the user is known (child.write_secrets), then read-only
+        ops.append(Mount("tmpfs", SECRETS_DIR, "tmpfs", NOSUID_NODEV_NOEXEC, "mode=0755,size=4m", kind="dir"))
     for m in cfg.mounts:          # nodev and nosuid on every mount of the tree, ro where asked
         ops.append(Bind(m.source, m.beneath, m.target,
                         MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (MOUNT_ATTR_RDONLY if m.read_only else 0)))

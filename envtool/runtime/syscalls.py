@@ -139,6 +139,7 @@ class Syscalls(Protocol):
     def seccomp_load(self, bpf: bytes) -> None: ...
     def set_user(self, uid: int, gid: int, groups: list[int]) -> None: ...
     def write_file(self, path: str, data: str) -> None: ...
+    def write_secret(self, path: str, data: bytes, uid: int, gid: int, mode: int) -> None: ...
     def cloexec_from(self, fd: int) -> None: ...
     def close_fds_except(self, keep: tuple[int, ...]) -> None: ...
     def set_dumpable(self, dumpable: bool) -> None: ...
@@ -342,6 +343,21 @@ class LinuxSyscalls:
             os.setresuid(uid, uid, uid)
         except OSError as e:
             raise SyscallError("set user", f"{uid}:{gid}", e.errno or 0) from None
+
+    def write_secret(self, path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
+        """A new file (never an existing one, never through a symlink), owned and moded as asked."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fchown(fd, uid, gid)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise SyscallError("write secret", path, e.errno or 0) from None
 
     def write_file(self, path: str, data: str) -> None:
         try:
@@ -607,6 +623,9 @@ class RecordingSyscalls:
 
     def write_file(self, path: str, data: str) -> None:
         self._record("write_file", (path, data), path)
+
+    def write_secret(self, path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
+        self._record("write_secret", (path, len(data), uid, gid, mode), path)
 
     def cloexec_from(self, fd: int) -> None:
         self._record("cloexec_from", (fd,))

@@ -156,6 +156,31 @@ def check_volumes(p: Project, d: FsPath) -> Iterator[Problem]:
                 yield (path, f"undeclared volume {v.source!r}", f"add [volumes.{v.source}]")
 
 
+def check_aliases(p: Project, d: FsPath) -> Iterator[Problem]:
+    owner: dict[str, str] = {}
+    for name, svc in p.services.items():
+        for i, alias in enumerate(svc.aliases):
+            other = alias if alias in p.services and alias != name else owner.get(alias)
+            if other is not None and other != name:
+                yield (("services", name, "aliases", i), f"alias {alias!r} is already the name of service {other!r}",
+                       "a DNS name answers for one service")
+            owner.setdefault(alias, name)
+
+
+def check_secrets(p: Project, d: FsPath) -> Iterator[Problem]:
+    for name, svc in p.services.items():
+        targets: set[str] = set()
+        for i, s in enumerate(svc.secrets):
+            if s.source not in p.secrets:
+                near = nearest(s.source, p.secrets)
+                yield (("services", name, "secrets", i), f"unknown secret {s.source!r}",
+                       f'did you mean "{near}"?' if near else f"declare it under [secrets.{s.source}]")
+            target = s.target or s.source
+            if target in targets:
+                yield (("services", name, "secrets", i), f"two secrets are both /run/secrets/{target}", None)
+            targets.add(target)
+
+
 def check_ports(p: Project, d: FsPath) -> Iterator[Problem]:
     seen: dict[tuple[str, int, str], str] = {}
     for name, svc in p.services.items():
@@ -229,7 +254,7 @@ def advice(p: Project) -> Iterator[tuple[Path, str]]:
 
 
 CHECKS: list[Check] = [
-    check_service_images, check_recipe_bases, check_copy_sources, check_stage_cycles, check_depends_on, check_volumes, check_ports,
+    check_service_images, check_recipe_bases, check_copy_sources, check_stage_cycles, check_depends_on, check_volumes, check_aliases, check_secrets, check_ports,
     check_capabilities, check_files,
 ]
 # what a release bundle's stack is checked with before it runs: everything but the inputs of a build

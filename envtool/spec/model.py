@@ -262,6 +262,41 @@ class Update(Strict):
                                           "to what ran before; pause: stop where it failed")
 
 
+class SecretSource(Strict):
+    """Where a secret's value comes from, read on the host that runs the stack when it starts:
+    never stored in envtool.lock, a bundle, state.json or any output."""
+    file: str | None = Field(None, description="a file: relative to the project, or absolute on the host")
+    environment: str | None = Field(None, description="an environment variable of the `envtool up` process")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretSource:
+        if (self.file is None) == (self.environment is None):
+            raise ValueError("a secret has exactly one of file or environment")
+        return self
+
+
+class ServiceSecret(Strict):
+    source: str = Field(description="a [secrets.NAME]")
+    target: str | None = Field(None, description="file name under /run/secrets (default: the secret's name)")
+    uid: int | None = Field(None, ge=0, description="owner (default: the service's user)")
+    gid: int | None = Field(None, ge=0)
+    mode: int = Field(0o400, ge=0, le=0o777, description="file mode (default 0o400)")
+
+    @field_validator("target")
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        if v is not None:
+            name = v.removeprefix("/run/secrets/")
+            if not re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*", name) or name in (".", ".."):
+                raise ValueError("target must be a file name under /run/secrets, e.g. \"db-password\"")
+            return name
+        return v
+
+
+ServiceSecretRef = Annotated[ServiceSecret, BeforeValidator(lambda v: {"source": v} if isinstance(v, str) else v,
+                                                            json_schema_input_type=str | ServiceSecret)]
+
+
 class Service(Strict):
     image: str = Field(description="a recipe name, a registry ref or oci-archive:<path>")
     command: Command | None = None
@@ -290,7 +325,12 @@ class Service(Strict):
     user: str | None = None
     workdir: str | None = None
     hostname: str | None = None
+    aliases: list[Annotated[str, Field(pattern=r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")]] = Field(
+        default_factory=list, description="more DNS names the service answers to on the project network "
+                                          "(Compose's container_name, links and network aliases)")
     init: bool = False
+    secrets: list[ServiceSecretRef] = Field(default_factory=list, description="secrets to read at "
+                                            "/run/secrets/NAME: read-only files on a tmpfs")
 
     def update_order(self) -> tuple[str, str]:
         """(order, why envtool chose it): update.order, else start-first, unless the service writes
@@ -319,6 +359,8 @@ class NamedVolume(Strict):
 
 class Environment(Strict):
     services: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    secrets: dict[str, SecretSource] = Field(default_factory=dict, description="other sources for the "
+                                             "project's secrets in this environment")
 
 
 class Project(Strict):
@@ -326,6 +368,8 @@ class Project(Strict):
     images: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ImageRecipe] = Field(default_factory=dict)
     services: dict[Annotated[str, Field(pattern=SERVICE_PATTERN)], Service] = Field(default_factory=dict)
     volumes: dict[Annotated[str, Field(pattern=NAME_PATTERN)], NamedVolume | None] = Field(default_factory=dict)
+    secrets: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")], SecretSource] = Field(
+        default_factory=dict, description="values kept out of every file envtool writes")
     environments: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Environment] = Field(default_factory=dict)
 
     @property

@@ -36,6 +36,11 @@ def overlay_problems(raw: dict[str, Any], env: str) -> list[OverlayError]:
     base_services = raw.get("services", {})
     if not isinstance(overlay, dict):
         return problems
+    for name in (overlay.get("secrets") or {}) if isinstance(overlay.get("secrets"), dict) else ():
+        if name not in (raw.get("secrets") or {}):
+            problems.append(OverlayError(("environments", env, "secrets", name),
+                                         f"unknown secret {name!r} in environment {env!r}",
+                                         hint="declare it under [secrets] first"))
     for name, svc in (overlay.get("services") or {}).items():
         path: Path = ("environments", env, "services", name)
         if name not in base_services:
@@ -55,4 +60,6 @@ def apply_overlay(raw: dict[str, Any], env: str) -> dict[str, Any]:
     overlay = raw.get("environments", {}).get(env, {})
     merged = dict(raw)
     merged["services"] = deep_merge(raw.get("services", {}), overlay.get("services", {}))
+    if overlay.get("secrets"):          # a secret's source is replaced whole (file or environment)
+        merged["secrets"] = {**(raw.get("secrets") or {}), **overlay["secrets"]}
     return merged

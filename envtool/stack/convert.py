@@ -14,7 +14,7 @@ from envtool._util.units import parse_size
 from envtool.errors import UsageError
 from envtool.image.store import Image, Store
 from envtool.runtime.caps import effective_set
-from envtool.runtime.config import BindMount, ContainerConfig, Limits
+from envtool.runtime.config import BindMount, ContainerConfig, Limits, SecretFile
 from envtool.stack.state import cgroup_parent
 
 
@@ -115,7 +115,7 @@ def volume_dir(store: Store, project: str, volume: str) -> str:
 def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: dict[str, list[str]]) -> Any:
     """Project + built images → StackSpec (every replica of every service)."""
     from envtool.spec.interpolate import read_dotenv
-    from envtool.stack.spec import ContainerSpec, Health, Mount, Port, StackSpec
+    from envtool.stack.spec import ContainerSpec, Health, Mount, Port, SecretMount, StackSpec
 
     project, directory = loaded.project, loaded.directory
     name = project.name
@@ -148,6 +148,12 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
                   if hc and not hc.disable else None)
         caps = tuple(sorted(effective_set(svc.cap_add, svc.cap_drop)))
         update = update_policy(svc)
+        secrets = []
+        for sec in svc.secrets:
+            src = project.secrets[sec.source]
+            where = (f"env:{src.environment}" if src.environment is not None else
+                     "file:" + os.path.abspath(os.path.join(directory, os.path.expanduser(src.file or ""))))
+            secrets.append(SecretMount(sec.source, sec.target or sec.source, where, "", sec.uid, sec.gid, sec.mode))
         for replica in range(1, svc.replicas + 1):
             cname = container_name(name, svc_name, replica)
             out.containers.append(ContainerSpec(
@@ -161,7 +167,7 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
                 depends_on=tuple(sorted((k, v.value) for k, v in svc.depends_on.items())),
                 ports=tuple(Port(p.host_ip, p.published, p.target, p.protocol.value) for p in svc.ports),
                 hostname=svc.hostname or (svc_name if svc.replicas == 1 else f"{svc_name}-{replica}"),
-                update=update))
+                update=update, aliases=tuple(svc.aliases), secrets=tuple(secrets)))
     return out
 
 
@@ -189,6 +195,66 @@ def missing_sources(stack: Any, store: Store) -> list[tuple[str, str]]:
     return list(out.values())
 
 
+def resolve_secrets(stack: Any, store: Store) -> Any:
+    """Every secret's source checked on this host before anything starts (a missing one names the
+    secret and the service); environment secrets written to the store (0400, in its 0700 root) so
+    the supervisor can read them at every start.  Returns the stack with each secret's path."""
+    from dataclasses import replace
+
+    from envtool.errors import SpecError
+
+    values: dict[str, str] = {}
+    containers = []
+    for c in stack.containers:
+        mounts = []
+        for m in c.secrets:
+            kind, _, where = m.source.partition(":")
+            if kind == "file":
+                if not os.path.isfile(where):
+                    raise SpecError(f"secret {m.name!r} of service {c.service!r}: {where} does not exist",
+                                    hint="create the file, or point the secret at another one "
+                                         f"([secrets.{m.name}] file = ...)")
+                path = where
+            else:
+                if where not in os.environ:
+                    raise SpecError(f"secret {m.name!r} of service {c.service!r}: the environment variable "
+                                    f"{where} is not set", hint=f"export {where}=... before `envtool up`")
+                path = str(store.root / "secrets" / stack.project / m.name)
+                if values.get(path) != os.environ[where]:
+                    values[path] = os.environ[where]
+                    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+                    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o400)
+                    with os.fdopen(fd, "w") as f:
+                        f.write(os.environ[where])
+                    os.replace(path + ".tmp", path)
+            mounts.append(replace(m, path=path))
+        containers.append(replace(c, secrets=tuple(mounts)))
+    stack.containers = containers
+    return stack
+
+
+def read_secrets(spec: Any) -> tuple[SecretFile, ...]:
+    """The secrets' values, read now (at each start) from their files; bounded, regular files only."""
+    import stat
+
+    out = []
+    for m in spec.secrets:
+        try:
+            fd = os.open(m.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise UsageError(f"secret {m.name!r}: {m.path} is not a regular file")
+                data = os.read(fd, 1024 * 1024 + 1)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise UsageError(f"secret {m.name!r}: cannot read {m.path}: {e.strerror}") from None
+        if len(data) > 1024 * 1024:
+            raise UsageError(f"secret {m.name!r}: {m.path} is larger than 1 MiB")
+        out.append(SecretFile(m.target, data, m.uid, m.gid, m.mode))
+    return tuple(out)
+
+
 def make_sources(stack: Any, store: Store) -> None:
     """Create the bind sources and named volumes that do not exist yet (as Compose does)."""
     for c in stack.containers:
@@ -210,7 +276,7 @@ def service_config(spec: Any, store: Store, netns: str, hosts: tuple[tuple[str, 
         limits=Limits(spec.memory, spec.cpus, spec.pids), init=init_path if spec.init else None,
         netns=netns, hosts=hosts, resolv_conf=resolv_conf,
         stop_signal=int(getattr(signal.Signals, spec.stop_signal)), stop_grace=spec.stop_grace,
-        cgroup_parent=cgroup_parent(store.root, project))
+        cgroup_parent=cgroup_parent(store.root, project), secrets=read_secrets(spec))
 
 
 def enter_spec(spec: Any, pid: int, argv: tuple[str, ...] | list[str], cgroup_procs: list[str],

@@ -50,6 +50,18 @@ class UpdatePolicy:
 
 
 @dataclass(frozen=True)
+class SecretMount:
+    """A secret as /run/secrets/<target>: where its value is read on this host, never the value."""
+    name: str
+    target: str
+    source: str                       # "file:/abs/path" or "env:VARIABLE"
+    path: str = ""                    # the file read at every start (env: written by up into the store)
+    uid: int | None = None            # None: the container's user
+    gid: int | None = None
+    mode: int = 0o400
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str                        # <project>-<service>-<replica>
     service: str
@@ -75,11 +87,16 @@ class ContainerSpec:
     ports: tuple[Port, ...] = ()
     hostname: str = ""
     update: UpdatePolicy = UpdatePolicy()
+    aliases: tuple[str, ...] = ()        # more DNS names of the service (they change no container)
+    secrets: tuple[SecretMount, ...] = ()
 
     @property
     def hash(self) -> str:
         d = to_json(self)
         del d["update"]
+        del d["aliases"]
+        if not d["secrets"]:
+            del d["secrets"]
         return sha256_bytes(canonical_json(d))[7:23]
 
 
@@ -124,6 +141,8 @@ def container_from_json(d: dict[str, Any]) -> ContainerSpec:
     d["depends_on"] = tuple(tuple(x) for x in d["depends_on"])
     d["ports"] = tuple(Port(**p) for p in d["ports"])
     d["update"] = UpdatePolicy(**d["update"]) if d.get("update") else UpdatePolicy()
+    d["aliases"] = tuple(d.get("aliases") or ())
+    d["secrets"] = tuple(SecretMount(**m) for m in d.get("secrets") or ())
     return ContainerSpec(**d)
 
 

@@ -364,8 +364,8 @@ class Supervisor:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
         slots = {slot: named for slot, members in self._slots().items()
-                 if (named := [m for m in members if m.address and name in (
-                     m.spec.service, m.spec.name, f"{m.spec.service}-{m.spec.replica}")])}
+                 if (named := [m for m in members if m.address and (name in (
+                     m.spec.service, m.spec.name, f"{m.spec.service}-{m.spec.replica}") or name in m.spec.aliases)])}
         alloc = self.net.allocator if self.net else None
         order = sorted(slots, key=lambda n: (slots[n][0].spec.service, slots[n][0].spec.replica))
         vip = {n: alloc.service_address(n) if alloc else None for n in order}

@@ -174,13 +174,18 @@ def import_(ctx: typer.Context, compose_file: str = typer.Argument(..., help="co
                                                                            "beside the Compose file)."),
             name: str | None = typer.Option(None, "--name", help="Project name."),
             force: bool = typer.Option(False, "--force", help="Overwrite an existing envtool.toml."),
+            keep_registry: bool = typer.Option(False, "--keep-registry-images",
+                                               help="Keep images envtool cannot build from Debian as registry "
+                                                    "references (docker.io/library/mongo:6), pulled at up."),
             json_: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Convert a Compose file (and the Dockerfiles it builds) into an envtool.toml."""
-    out = api.import_compose(compose_file, output, name, force)
+    out = api.import_compose(compose_file, output, name, force, keep_registry)
     if json_:
         render.print_json(out)
         return
     for n in out["notes"]:
         render.print_warning(n)
+    for f in out["support_files"]:
+        render.info(f"wrote {f}")
     render.info(f"wrote {out['file']}: {len(out['services'])} services, {len(out['images'])} image recipes; "
                 "next: envtool lock && envtool up")
