@@ -364,7 +364,8 @@ class Builder:
             # steps that fetch over TLS trust what the host trusts (proxies that re-sign TLS);
             # the bundle is bound, not copied, and its mountpoint is removed before the diff
             mounts = (BindMount(HOST_CA, BUILD_CA, read_only=True),)
-            env.update({k: BUILD_CA for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")})
+            env.update({k: BUILD_CA for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                                              "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO")})
         with step_network() as net:
             return self._run_step(plan, dirs, env, mounts, state, command, describe, on_upper, net, workdir)
 
