@@ -41,6 +41,7 @@ from envtool.api.stack import (
     control_services,
     desired_stack,
     down,
+    early_exits,
     exec_spec,
     log_files,
     plan,
@@ -56,7 +57,7 @@ from envtool.runtime.host import check_host
 __all__ = [
     "Context", "configure", "context", "reset",
     "StackHooks", "build", "bundle", "check_host", "config", "control_services", "desired_stack", "diff",
-    "down", "exec_spec", "export_compose", "export_kubernetes", "gc", "image_digests", "import_compose", "init",
+    "down", "early_exits", "exec_spec", "export_compose", "export_kubernetes", "gc", "image_digests", "import_compose", "init",
     "list_images", "load_project", "lock", "log_files", "open_store", "plan", "project_name", "promote", "ps",
     "pull", "push", "releases", "resolve_image", "rollback", "run", "save", "schema_text", "service_images", "start_watch_daemon",
     "stop_watch_daemon", "stored_image", "up", "up_bundle", "validate", "watch_log", "watcher",

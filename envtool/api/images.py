@@ -48,12 +48,16 @@ def locked_build(loaded: Any, names: list[str], reporter: Any, strict: bool,
     lock = lock_io.read(path)
     store = open_store()
     first: dict[str, Any] = {}
-    if lock is None:
-        if strict:
-            raise SpecError(f"no {path.name} in {loaded.directory}", hint="run `envtool lock` and commit the file")
-        lock = resolve(loaded.project, loaded.directory, store, None, None, reporter, refresh=False, built=first)
+    if lock is None and strict:
+        raise SpecError(f"no {path.name} in {loaded.directory}", hint="run `envtool lock` and commit the file")
+    missing = [n for n in names if lock is None or n not in lock.images]
+    if missing and not strict:         # only what was asked for (and what it builds on) is built now
+        existed = lock is not None
+        lock = resolve(loaded.project, loaded.directory, store, missing, lock, reporter, refresh=False, built=first)
         lock_io.write(path, lock)
-        notes.append(f"wrote {path} (no lock file yet: locked what was built)")
+        notes.append(f"updated {path}: locked {', '.join(missing)}" if existed else
+                     f"wrote {path} (no lock file yet: locked what was built)")
+    assert lock is not None
     results, updated = bound_build(loaded.project, loaded.directory, store, lock, names, reporter, strict)
     for n, r in results.items():            # work done while locking is work done by this build
         if n in first:

@@ -444,6 +444,48 @@ def _remove_volumes(project: str) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
+SETTLE = 1.5        # seconds a container must stay up after `up -d` before it counts as started
+
+
+def early_exits(project: str, final: dict[str, Any], window: float = SETTLE) -> list[dict[str, Any]]:
+    """Containers `up` just started that exit (non-zero) or restart within `window` seconds of their
+    start: reported as failed with their last log lines, where Compose would say "Started"."""
+    import time
+
+    from envtool.stack import control
+
+    paths = project_paths(project)
+    young = {r["name"]: r for r in final.get("containers", [])
+             if r.get("status") in ("running", "starting", "healthy", "unhealthy")
+             and (r.get("uptime") or 0) < window}
+    if not young:
+        return []
+    deadline = time.monotonic() + window - min((r.get("uptime") or 0) for r in young.values())
+    failed: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline and len(failed) < len(young):
+        time.sleep(0.1)
+        if not (control.running(paths) and paths.socket.exists()):
+            break
+        for r in control.call(paths, {"op": "ps"}).get("containers", []):
+            before = young.get(r["name"])
+            if before is None or r["name"] in failed:
+                continue
+            exited = r["status"] in ("exited", "dead") and (r.get("exit_code") or 0) != 0
+            if exited or (r.get("restarts") or 0) > (before.get("restarts") or 0):
+                failed[r["name"]] = {**r, "log": _tail(paths.log(r["name"]), 10)}
+    return list(failed.values())
+
+
+def _tail(path: Any, n: int) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 16384))
+            return f.read().decode("utf-8", "replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
 def ps(file: str | None = None, directory: str | None = None) -> list[dict[str, Any]]:
     from envtool.stack import control, state
 

@@ -420,7 +420,8 @@ class Supervisor:
                     send(conn, {"event": "action", "text": a.describe()})
                     self._remove_container(a.container)
                     self.managed[a.container] = Managed(spec, fresh=True)
-            elif a.kind == "remove":         # a scale down: the replica leaves once the others are replaced
+            elif a.kind == "remove" and a.service in services:   # a scale down: the replica leaves
+                #                                                      once the others are replaced
                 old = self.managed[a.container]
                 send(conn, {"event": "action", "text": a.describe()})
                 if self._live(old):

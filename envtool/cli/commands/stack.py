@@ -61,6 +61,8 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
         _report(final, json_)
         if not detach:
             _attach(ctx, env)
+        else:
+            _fail_on_early_exits(final["project"], final)
         return
     if dry_run:
         with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
@@ -81,11 +83,29 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
         render.info(n)
     _report(final, json_)
     if detach:
+        _fail_on_early_exits(api.project_name(ctx.obj.file, ctx.obj.directory), final)
         if watch_:
             api.start_watch_daemon(ctx.obj.file, ctx.obj.directory, env)
             render.info("watching for changes (see `envtool logs watch`; `envtool down` stops it)")
         return
     _attach(ctx, env, watch_)
+
+
+def _fail_on_early_exits(project: str, final: dict) -> None:
+    """A container that exits right after it started is a failed `up`, with its last lines."""
+    failed = api.early_exits(project, final)
+    if not failed:
+        return
+    for r in failed:
+        what = (f"exited with code {r.get('exit_code')}" if r["status"] in ("exited", "dead")
+                else f"is restarting (exit code {r.get('exit_code')})")
+        render.print_warning(f"{r['name']} {what} right after it started; its last lines:")
+        for line in r["log"]:
+            typer.echo(f"  {r['service']} | {line}", err=True)
+    from envtool.errors import ContainerError
+
+    raise ContainerError(f"{len(failed)} container(s) exited right after they started: "
+                         + ", ".join(r["name"] for r in failed), hint="see `envtool logs SERVICE`; fix and `envtool up` again")
 
 
 def _report(final: dict, json_: bool) -> None:

@@ -128,3 +128,16 @@ def test_every_example_image_is_reproduced_from_its_lock_in_an_empty_root(tmp_pa
     assert again.returncode == 0, again.stderr[-2000:]
     assert {r["image"]: r["digest"] for r in json.loads(again.stdout)} == \
         {name: entry["digest"] for name, entry in lock["images"].items()}
+
+
+def test_build_one_image_without_a_lock_builds_only_that_one(tmp_path):
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "envtool.toml").write_text(
+        '[images.bb]\nfrom = "debian:bookworm"\nvariant = "extract"\npackages = ["busybox-static"]\n'
+        '[images.broken]\nfrom = "debian:bookworm"\npackages = ["no-such-package-envtool"]\n')
+    env = {**os.environ, "ENVTOOL_ROOT": str(tmp_path / "root")}
+    proc = subprocess.run([sys.executable, "-m", "envtool", "-C", str(project), "build", "bb"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "broken" not in (project / "envtool.lock").read_text()

@@ -564,3 +564,27 @@ replicas = 2
     assert "web-3" in h.seen
     served = {r["name"] for r in stack.ps().values() if r["status"] == "running"}
     assert served == {f"{stack.name}-web-1", f"{stack.name}-web-2"}
+
+
+def test_up_d_reports_a_container_that_exits_right_after_it_starts(stack):
+    """Compose would say "Started"; the app died a moment later on a missing setting."""
+    stack.write("""
+[services.ok]
+image = "py"
+command = ["python3", "-c", "import time; time.sleep(600)"]
+
+[services.crash]
+image = "py"
+command = ["python3", "-c", "import sys, time; time.sleep(0.3); sys.exit('config missing: DATABASE_URL')"]
+""")
+    up = stack.cli("up", "-d")
+    assert up.returncode == 1, up.stderr
+    assert "exited with code 1 right after it started" in up.stderr
+    assert "crash | config missing: DATABASE_URL" in up.stderr
+    assert f"{stack.name}-crash-1" in up.stderr and f"{stack.name}-ok-1 " not in up.stderr
+    stack.write("""
+[services.ok]
+image = "py"
+command = ["python3", "-c", "import time; time.sleep(600)"]
+""")
+    assert stack.cli("up", "-d").returncode == 0
