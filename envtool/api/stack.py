@@ -66,7 +66,7 @@ def service_images(loaded: Any, reporter: Any = None, locked: bool = False, note
     recipes_used = sorted({s.image for s in project.services.values() if is_recipe_ref(s.image)})
     built = locked_build(loaded, recipes_used, reporter, locked or strict_env(loaded.env), notes)
     images: dict[str, Any] = {}
-    for svc in project.services.values():
+    for name, svc in project.services.items():
         ref = svc.image
         if ref in images:
             continue
@@ -78,7 +78,12 @@ def service_images(loaded: Any, reporter: Any = None, locked: bool = False, note
         else:
             from envtool.image.sources.registry import pull as registry_pull
 
-            images[ref] = registry_pull(ref, store)
+            try:
+                images[ref] = registry_pull(ref, store)
+            except EnvtoolError as e:        # which service wanted it, and the way out
+                e.message = f"service {name!r}: image {ref!r}: {e.message}"
+                e.args = (e.message,)
+                raise
     return images
 
 

@@ -43,6 +43,9 @@ def check_service_images(p: Project, d: FsPath) -> Iterator[Problem]:
 
 def check_recipe_bases(p: Project, d: FsPath) -> Iterator[Problem]:
     for name, img in p.images.items():
+        if img.packages and not img.from_.startswith("debian:"):
+            yield (("images", name, "packages"), f"packages need a debian:<suite> base, not {img.from_!r}",
+                   'install them in a step instead: steps = [{ run = "apt-get update && apt-get install -y ..." }]')
         if img.from_.startswith("image:") and img.from_[6:] not in p.images:
             yield (("images", name, "from"), f"unknown base recipe {img.from_[6:]!r}", None)
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from envtool.image import oci
 from envtool.image.store import Image, Store
 from envtool.spec.imageref import ImageRef, InvalidImageRef
 
+DOCKER_HUB_API = "registry-1.docker.io"      # where docker.io/… references are served from
 ACCEPT = ", ".join([oci.MANIFEST, oci.INDEX, oci.DOCKER_MANIFEST,
                     "application/vnd.docker.distribution.manifest.list.v2+json"])
 
@@ -42,7 +44,8 @@ class Ref:
     def base(self) -> str:
         host = self.registry.split(":")[0]
         scheme = "http" if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.") else "https"
-        return f"{scheme}://{self.registry}/v2/{self.repository}"
+        api = DOCKER_HUB_API if self.registry in ("docker.io", "index.docker.io") else self.registry
+        return f"{scheme}://{api}/v2/{self.repository}"
 
     def __str__(self) -> str:
         return f"{self.registry}/{self.repository}" + (f"@{self.digest}" if self.digest else f":{self.tag or 'latest'}")
@@ -53,17 +56,69 @@ def parse_ref(text: str) -> Ref:
         r = ImageRef.parse(text)
     except InvalidImageRef:
         r = None
-    if r is None or r.kind != "registry" or r.registry is None:
+    if r is None or r.kind != "registry":
         raise InputError(f"invalid registry reference {text!r}",
                          hint="use REGISTRY/REPOSITORY[:TAG][@DIGEST], e.g. localhost:5000/team/app:1.2")
+    r = r.normalized()                      # redis:7 → docker.io/library/redis:7, as Docker reads it
+    assert r.registry is not None
     return Ref(r.registry, r.repository, r.tag, r.digest)
 
 
-def _request(method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None
-             ) -> tuple[int, dict[str, str], bytes]:
+# anonymous bearer tokens (Docker Hub, ghcr.io, quay.io …), per registry and repository
+_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def _challenge(ref: Ref, header: str) -> str | None:
+    """Answer a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge with an anonymous
+    token from the realm (the distribution token protocol); None when it is not a bearer challenge."""
+    import re
+
+    if not header.lower().startswith("bearer "):
+        return None
+    params = dict(re.findall(r'(\w+)="([^"]*)"', header))
+    realm = params.get("realm")
+    if not realm or urllib.parse.urlsplit(realm).scheme not in ("http", "https"):
+        return None
+    query = {"service": params.get("service", ""), "scope": params.get("scope") or f"repository:{ref.repository}:pull"}
+    url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode({k: v for k, v in query.items() if v})
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            doc = json.loads(r.read())
+    except (OSError, ValueError) as e:
+        raise RegistryError(f"{ref}: the registry's token service at {realm} failed: {e}") from None
+    token = doc.get("token") or doc.get("access_token")
+    if not isinstance(token, str):
+        raise RegistryError(f"{ref}: the registry's token service gave no token")
+    _TOKENS[(ref.registry, ref.repository)] = token
+    return token
+
+
+def _open(ref: Ref | None, req: urllib.request.Request, timeout: float) -> Any:
+    """urlopen with the repository's bearer token, answering one challenge if the registry asks; the
+    token is never sent on to where a blob redirects (a CDN or S3 needs none)."""
+    opener = urllib.request.build_opener()
+    token = _TOKENS.get((ref.registry, ref.repository)) if ref else None
+    if token:
+        req.add_unredirected_header("Authorization", f"Bearer {token}")
+    try:
+        return opener.open(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code != 401 or ref is None:
+            raise
+        token = _challenge(ref, e.headers.get("WWW-Authenticate", ""))
+        if token is None:
+            raise
+        retry = urllib.request.Request(req.full_url, data=req.data, method=req.get_method(),
+                                       headers={k: v for k, v in req.header_items() if k != "Authorization"})
+        retry.add_unredirected_header("Authorization", f"Bearer {token}")
+        return opener.open(retry, timeout=timeout)
+
+
+def _request(method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None,
+             ref: Ref | None = None) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with _open(ref, req, 60) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
@@ -72,7 +127,10 @@ def _request(method: str, url: str, data: bytes | None = None, headers: dict[str
 
 
 def _get_manifest(ref: Ref, reference: str) -> tuple[bytes, str]:
-    status, headers, body = _request("GET", f"{ref.base}/manifests/{reference}", headers={"Accept": ACCEPT})
+    status, headers, body = _request("GET", f"{ref.base}/manifests/{reference}", headers={"Accept": ACCEPT}, ref=ref)
+    if status == 401:
+        raise RegistryError(f"{ref}: the registry refused anonymous access (HTTP 401)",
+                            hint="envtool pulls anonymously: use a public image or a registry on this network")
     if status == 404:
         raise ImageNotFound(f"{ref}: no such image in the registry")
     if status != 200:
@@ -109,7 +167,7 @@ def _fetch_blob(ref: Ref, digest: str, store: Store) -> None:
     out, path = store.staging_file()
     h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(req, timeout=300) as r, out:
+        with _open(ref, req, 300) as r, out:
             while chunk := r.read(1 << 20):
                 h.update(chunk)
                 out.write(chunk)

@@ -97,3 +97,9 @@ def test_powerful_capabilities_are_accepted_with_a_warning_naming_the_service(pr
     assert "envtool.toml:3" in loaded.warnings[0] and "'web'" in loaded.warnings[0]
     assert "CAP_SYS_ADMIN" in loaded.warnings[0]
     assert "'tool'" in loaded.warnings[1] and "every capability" in loaded.warnings[1]
+
+
+def test_validate_refuses_packages_on_a_base_that_is_not_debian(load_error):
+    """What `up` would refuse, `validate` refuses first, at the key."""
+    e = load_error('[images.x]\nfrom = "localhost:5000/team/base:1"\npackages = ["curl"]\n')
+    assert "packages need a debian:<suite> base" in e.message and e.key == "images.x.packages"

@@ -34,3 +34,13 @@ def test_docker_hub_short_names_normalise_as_docker_does():
 def test_invalid(bad):
     with pytest.raises(InvalidImageRef):
         ImageRef.parse(bad)
+
+
+def test_a_docker_hub_short_name_is_pulled_from_docker_hub():
+    from envtool.image.sources.registry import parse_ref
+
+    ref = parse_ref("redis:7")
+    assert (ref.registry, ref.repository, ref.tag) == ("docker.io", "library/redis", "7")
+    assert ref.base == "https://registry-1.docker.io/v2/library/redis"
+    assert parse_ref("bitnami/redis").base == "https://registry-1.docker.io/v2/bitnami/redis"
+    assert parse_ref("localhost:5000/team/app:1").base == "http://localhost:5000/v2/team/app"
