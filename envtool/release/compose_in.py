@@ -135,10 +135,11 @@ class Converter:
         if ref.kind == "recipe":
             normalized = ImageRef.parse(f"{image}:latest").normalized().text
         missing = official.not_in_debian(image)
-        if ref.registry is not None and ref.registry not in ("docker.io", "index.docker.io") or self.keep_registry:
+        elsewhere = ref.registry is not None and ref.registry not in ("docker.io", "index.docker.io")
+        if self.keep_registry or (elsewhere and not missing):       # a registry of the user's own
             self.note(f"{what}: kept as the registry reference {normalized} (pulled at up)")
             return normalized
-        why = f"{missing} is not in Debian" if missing else "it has no Debian translation"
+        why = missing or "it has no Debian translation"
         raise SpecError(f"{what}: image {image!r} cannot be built here: {why}",
                         location=Location(str(file), line) if file else None,
                         hint=f"use the registry reference (envtool import --keep-registry-images keeps "

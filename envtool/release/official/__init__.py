@@ -161,14 +161,28 @@ CATALOG: dict[str, Official] = {
 ALIASES = {"redismod": "redis", "redislabs/redismod": "redis", "redis/redis-stack-server": "redis", "postgis/postgis": "postgres", "bitnami/redis": "redis",
            "library/python": "python"}
 # software Debian does not ship: what to say instead of guessing
-NOT_IN_DEBIAN = {"mongo": "MongoDB", "mongo-express": "mongo-express", "elasticsearch": "Elasticsearch",
-                 "kibana": "Kibana", "logstash": "Logstash", "rabbitmq": "RabbitMQ's image (rabbitmq-server is "
-                 "in Debian, but its image's contract is not translated)", "openjdk": "OpenJDK's image (builds "
-                 "need Maven Central)", "maven": "Maven (needs Maven Central)", "gradle": "Gradle (needs Maven "
-                 "Central)", "rust": "Rust (builds need crates.io)", "traefik": "Traefik", "prom/prometheus":
-                 "Prometheus' image", "grafana/grafana": "Grafana", "mcr.microsoft.com/dotnet/sdk": ".NET",
-                 "mcr.microsoft.com/dotnet/aspnet": ".NET", "minio/minio": "MinIO", "vault": "Vault",
-                 "consul": "Consul", "adminer": "Adminer", "phpmyadmin": "phpMyAdmin's image"}
+NOT_IN_DEBIAN = {
+    "mongo": "MongoDB is not packaged in Debian", "mongo-express": "mongo-express is not packaged in Debian",
+    "elasticsearch": "Elasticsearch is not packaged in Debian", "kibana": "Kibana is not packaged in Debian",
+    "logstash": "Logstash is not packaged in Debian", "traefik": "Traefik is not packaged in Debian",
+    "rabbitmq": "the rabbitmq image's contract is not translated (Debian has rabbitmq-server)",
+    "openjdk": "Java builds fetch their dependencies from Maven Central",
+    "eclipse-temurin": "Java builds fetch their dependencies from Maven Central",
+    "maven": "Maven builds fetch their dependencies from Maven Central",
+    "gradle": "Gradle builds fetch their dependencies from Maven Central",
+    "rust": "Rust builds fetch their crates from crates.io",
+    "prom/prometheus": "the Prometheus image is not translated (Debian's prometheus differs in layout)",
+    "grafana/grafana": "Grafana is not packaged in Debian",
+    "mcr.microsoft.com/dotnet/sdk": ".NET is not packaged in Debian",
+    "mcr.microsoft.com/dotnet/aspnet": ".NET is not packaged in Debian",
+    "mcr.microsoft.com/azure-sql-edge": "SQL Server is not packaged in Debian",
+    "mcr.microsoft.com/mssql/server": "SQL Server is not packaged in Debian",
+    "minio/minio": "MinIO is not packaged in Debian", "vault": "Vault is not packaged in Debian",
+    "consul": "Consul is not packaged in Debian", "adminer": "the adminer image is not translated",
+    "phpmyadmin": "the phpmyadmin image is not translated", "dpage/pgadmin4": "pgAdmin 4 is not packaged in Debian",
+    "gitea/gitea": "Gitea is not packaged in Debian", "nextcloud": "Nextcloud is not packaged in Debian",
+    "portainer/portainer-ce": "Portainer is not packaged in Debian",
+}
 
 
 @dataclass(frozen=True)

@@ -245,7 +245,7 @@ def test_an_image_without_translation_names_the_service_and_line(tmp_path):
     d = project(tmp_path, "services:\n  web:\n    image: nginx\n  db:\n    image: mongo:6\n")
     with pytest.raises(SpecError) as e:
         imported(d)
-    assert "compose.yaml:5" in str(e.value.location) and "MongoDB is not in Debian" in e.value.message
+    assert "compose.yaml:5" in str(e.value.location) and "MongoDB is not packaged in Debian" in e.value.message
     assert "--keep-registry-images" in (e.value.hint or "") and "docker.io/library/mongo:6" in (e.value.hint or "")
     out = imported(d, keep_registry=True)
     assert out.document["services"]["db"]["image"] == "docker.io/library/mongo:6"
