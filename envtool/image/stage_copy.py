@@ -1,9 +1,11 @@
-"""`copy = [{ from = "builder", src, dst }]`: files out of another image's layers into a new layer.
+"""Files out of an image's layers: `copy = [{ from = "builder", src, dst }]` into a new layer, and
+the content a new volume starts with (what the image has at the volume's mount point).
 
 The layers are mounted read-only (overlayfs, nodev, nosuid) in a mount namespace of a helper process
 of its own (`unshare --mount`), so nothing is left mounted on the host whatever happens; `src` is
 resolved inside that root with RESOLVE_IN_ROOT, so a symlink in the other image (`/out -> /etc`)
-resolves to the image's /etc, never the build host's.  The helper writes the layer tar.
+resolves to the image's /etc, never the build host's.  The helper writes the layer tar, or copies
+into the volume directory.
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ def copy_from_layers(dirs: list[str], src: str, dst: str, owner: Owner, mode: in
         raise BuildError(f"{what}: {reason}", hint="check the path exists in that image (envtool run IMAGE ls PATH)")
 
 
+def populate_volume(dirs: list[str], path: str, dest: str) -> None:
+    """Fill the new, empty volume directory `dest` with what the image (its unpacked layers) has at
+    `path`: contents, and the directory's own owner and mode.  Nothing when the image has nothing
+    there (or not a directory)."""
+    if not dirs:
+        return
+    job = {"populate": True, "dirs": dirs, "src": path, "dest": dest}
+    with tempfile.TemporaryDirectory(prefix="envtool-stage-") as mnt:
+        job["mnt"] = mnt
+        proc = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-m",
+                               "envtool.image.stage_copy"], input=json.dumps(job), capture_output=True,
+                              text=True, check=False)
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["the copy helper failed"])[-1]
+        raise BuildError(f"cannot fill the new volume for {path} from the image: {reason}")
+
+
 def _helper(job: dict) -> None:
     from envtool.errors import SyscallError
     from envtool.runtime.syscalls import (
@@ -61,10 +80,16 @@ def _helper(job: dict) -> None:
     try:
         fd = real.openat2(root_fd, job["src"].strip("/") or ".", O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
     except SyscallError as e:
+        if job.get("populate"):
+            return                                      # nothing there in the image: an empty volume
         raise SystemExit(f"{job['src']!r} is not in that image ({os.strerror(e.errno or 0)})") from None
     path = os.readlink(f"/proc/self/fd/{fd}")           # resolved inside the root: no symlink left
     if path != root and not path.startswith(root.rstrip("/") + "/"):
         raise SystemExit(f"{job['src']!r} resolves outside that image")
+    if job.get("populate"):
+        if os.path.isdir(path):       # cp -a: symlinks stay symlinks; the volume is mounted nodev,nosuid
+            subprocess.run(["cp", "-a", "--", path + "/.", job["dest"]], check=True)
+        return
     w = LayerWriter(job["epoch"])
     add_copy(w, path, job["dst"], Owner(job["uid"], job["gid"]), job["mode"], [],
              name=os.path.basename(job["src"].rstrip("/")) or None)

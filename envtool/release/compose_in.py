@@ -260,7 +260,7 @@ class Converter:
 
     # ---- services -------------------------------------------------------------------------------
     def service(self, name: str, svc: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"image": ""}            # first in the table
         out["image"] = self.image_for(name, svc, out)
         for key in ("command", "entrypoint"):
             if svc.get(key) is not None:

@@ -132,6 +132,7 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
             env.update(read_dotenv((directory / f).read_text()))
         env.update(svc.environment)
         mounts = []
+        mounted = [v.target.rstrip("/") for v in svc.volumes if v.type == "bind" or v.type == "volume" and v.source]
         for v in svc.volumes:
             if v.type == "bind":
                 src = os.path.realpath(os.path.join(directory, os.path.expanduser(v.source or "")))
@@ -139,10 +140,18 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
             elif v.type == "volume" and v.source:
                 src = volume_dir(store, name, v.source)
                 base = str(store.root / "volumes")
+            elif v.type == "volume" and any(v.target.startswith(t + "/") for t in mounted):
+                # an anonymous volume inside a bind (`./app:/app` + `/app/node_modules`): a volume of its
+                # own, filled from the image, mounted over the bind, so the image's node_modules stay
+                import hashlib
+
+                anon = "anon-" + svc_name + "-" + hashlib.sha256(v.target.encode()).hexdigest()[:8]
+                src, base = volume_dir(store, name, anon), str(store.root / "volumes")
             else:
-                continue  # anonymous volumes and tmpfs live in the container's own upper dir
+                continue  # other anonymous volumes and tmpfs live in the container's own upper dir
             bind = bind_beneath(src, v.target, v.read_only, base)
             mounts.append(Mount(bind.source, bind.target, bind.read_only, bind.beneath))
+        mounts.sort(key=lambda m: m.target.rstrip("/").count("/"))     # a mount inside another goes after it
         hc = svc.healthcheck
         health = (Health(tuple(hc.command), hc.interval, hc.timeout, hc.retries, hc.start_period)
                   if hc and not hc.disable else None)
@@ -256,10 +265,25 @@ def read_secrets(spec: Any) -> tuple[SecretFile, ...]:
 
 
 def make_sources(stack: Any, store: Store) -> None:
-    """Create the bind sources and named volumes that do not exist yet (as Compose does)."""
+    """Create the bind sources and volumes that do not exist yet (as Compose does); a new volume
+    starts with what the image has at its mount point (owner and mode included), as Docker's do."""
+    from envtool.image.stage_copy import populate_volume
+
+    volumes = os.path.realpath(store.root / "volumes")
     for c in stack.containers:
         for m in c.mounts:
-            if not os.path.lexists(m.source):
+            if os.path.lexists(m.source):
+                continue
+            if m.beneath == volumes:
+                staging = m.source + ".new"
+                if os.path.lexists(staging):
+                    import shutil
+
+                    shutil.rmtree(staging)
+                os.makedirs(staging)
+                populate_volume(list(c.layers), m.target, staging)
+                os.rename(staging, m.source)
+            else:
                 os.makedirs(m.source, exist_ok=True)
 
 

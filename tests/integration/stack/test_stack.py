@@ -588,3 +588,32 @@ image = "py"
 command = ["python3", "-c", "import time; time.sleep(600)"]
 """)
     assert stack.cli("up", "-d").returncode == 0
+
+
+def test_new_volumes_start_with_the_image_content_and_node_modules_survive_a_bind(stack):
+    """Compose's Node idiom: `./src:/app` for live code plus an anonymous `/app/node_modules`, so the
+    image's installed modules are not hidden by the bind; and a named volume starts with what the
+    image has at its mount point, owner included (as a postgres data directory needs)."""
+    from .conftest import PY_RECIPE
+
+    recipe = PY_RECIPE + ('[images.app]\nfrom = "image:py"\nrun = ["mkdir -p /app/node_modules/left-pad /data && '
+                          'echo dep > /app/node_modules/left-pad/index.js && echo seed > /data/seed && '
+                          'chown nobody /data"]\n')
+    (stack.dir / "src").mkdir()
+    (stack.dir / "src" / "main.js").write_text("live-code\n")
+    stack.write("""
+[services.web]
+image = "app"
+command = ["sleep", "600"]
+volumes = ["./src:/app", "/app/node_modules", "data:/data"]
+
+[volumes.data]
+""", recipe=recipe)
+    stack.cli("up", "-d", check=True)
+    got = stack.cli("exec", "web", "sh", "-c", "cat /app/main.js /app/node_modules/left-pad/index.js /data/seed; "
+                    "stat -c %U /data", check=True)
+    assert got.stdout.split() == ["live-code", "dep", "seed", "nobody"]
+    stack.cli("exec", "web", "sh", "-c", "echo kept > /data/seed", check=True)
+    stack.cli("down", check=True)                   # volumes stay; a second up does not refill them
+    stack.cli("up", "-d", check=True)
+    assert stack.cli("exec", "web", "cat", "/data/seed", check=True).stdout == "kept\n"
