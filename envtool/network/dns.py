@@ -85,7 +85,7 @@ class DnsServer:
     """UDP server on (address, 53).  `lookup(name)` returns addresses, or None when the name is
     not the project's (then the query is forwarded)."""
 
-    def __init__(self, address: str, lookup: Callable[[str], list[str] | None],
+    def __init__(self, address: str, lookup: Callable[[str, str], list[str] | None],
                  upstreams: list[str] | None = None, port: int = 53, upstream_port: int = 53,
                  clients: str | None = None) -> None:
         """clients: the only network whose queries are answered (the project's subnet): another
@@ -124,7 +124,7 @@ class DnsServer:
         if q is None:
             return
         name = q.name.rstrip(".")
-        found = self.lookup(name)
+        found = self.lookup(name, peer[0])
         if found is not None or not self.upstreams or "." not in name:
             self._send(answer(q, found), peer)
             return

@@ -42,13 +42,31 @@ def table_name(project: str) -> str:
     return f"envtool-{project}"
 
 
+def isolation_rules(match: str, networks: dict[str, list[str]], link: str) -> list[str]:
+    """Containers reach each other only when they share a network: an accept per network, then
+    a drop for the rest of the containers' range (fail closed: an address not yet in any set is
+    cut off, never let through)."""
+    out = []
+    for name in sorted(networks):
+        members = sorted(set(networks[name]))
+        if len(members) > 1:
+            group = "{ " + ", ".join(members) + " }"
+            out.append(f"{match}ip saddr {group} ip daddr {group} accept")
+    out.append(f"{match}ip saddr {link} ip daddr {link} drop")
+    return out
+
+
 def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False,
-           services: dict[str, str | None] | None = None, service_net: str | None = None) -> str:
+           services: dict[str, str | None] | None = None, service_net: str | None = None,
+           networks: dict[str, list[str]] | None = None, link: str | None = None) -> str:
     """isolate_host: drop everything from the bridge to the host itself (build steps: they reach
     the outside through NAT, never a service of the host's, on loopback or any other address).
     services: service address → the container address serving it (None: refused); service_net:
     the range they come from (refused when unassigned).  Such connections are masqueraded by the
-    hairpin rule, so the reply comes back through the host and is un-DNATed."""
+    hairpin rule, so the reply comes back through the host and is un-DNATed.
+    networks: network → its containers' addresses (link: the containers' range), when the project
+    declares networks: traffic between containers sharing none is dropped, both where the host
+    routes it (a service address) and where the bridge switches it (container to container)."""
     t = table_name(project)
     dnat, refuse = [], []
     served = {vip: addr for vip, addr in sorted((services or {}).items()) if addr}
@@ -93,9 +111,15 @@ def render(project: str, bridge: str, subnet: str, ports: list[PortRule], isolat
         f'    oifname "{bridge}" iifname "{BRIDGE_GLOB}" iifname != "{bridge}" drop',
         *([f"    ip daddr {service_net} meta l4proto tcp reject with tcp reset",
            f"    ip daddr {service_net} reject"] if service_net else []),
+        *(f"    {r}" for r in (isolation_rules("", networks, link) if networks is not None and link else [])),
         "  }",
         "}",
     ]
+    if networks is not None and link:
+        lines += [f"table bridge {t} {{",
+                  "  chain forward {", "    type filter hook forward priority filter; policy accept;",
+                  *(f"    {r}" for r in isolation_rules("ether type ip ", networks, link)),
+                  "  }", "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -125,18 +149,20 @@ def _nft(*args: str, stdin: str | None = None, check: bool = True) -> subprocess
 
 
 def apply(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False,
-          services: dict[str, str | None] | None = None, service_net: str | None = None) -> None:
-    """Replace the project's table atomically (delete + add in one transaction)."""
+          services: dict[str, str | None] | None = None, service_net: str | None = None,
+          networks: dict[str, list[str]] | None = None, link: str | None = None) -> None:
+    """Replace the project's tables atomically (delete + add in one transaction)."""
     t = table_name(project)
-    exists = _nft("list", "table", "ip", t, check=False).returncode == 0
-    text = (f"delete table ip {t}\n" if exists else "") + render(project, bridge, subnet, ports, isolate_host,
-                                                                 services, service_net)
+    text = "".join(f"delete table {family} {t}\n" for family in ("ip", "bridge")
+                   if _nft("list", "table", family, t, check=False).returncode == 0)
+    text += render(project, bridge, subnet, ports, isolate_host, services, service_net, networks, link)
     _nft("-f", "-", stdin=text)
     _host_forward_accept(project, bridge)
 
 
 def remove(project: str, bridge: str) -> None:
     _nft("delete", "table", "ip", table_name(project), check=False)
+    _nft("delete", "table", "bridge", table_name(project), check=False)
     _host_forward_remove(project)
 
 

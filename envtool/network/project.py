@@ -31,7 +31,8 @@ NewNetns = Callable[[Callable[[], Any]], tuple[int, Any]]
 class Firewall(Protocol):
     def apply(self, project: str, bridge: str, subnet: str, ports: list[nft.PortRule],
               isolate_host: bool = False, services: dict[str, str | None] | None = None,
-              service_net: str | None = None) -> None: ...
+              service_net: str | None = None, networks: dict[str, list[str]] | None = None,
+              link: str | None = None) -> None: ...
     def remove(self, project: str, bridge: str) -> None: ...
 
 
@@ -110,11 +111,14 @@ class ProjectNetwork:
         else:
             self.apply_ports([])
 
-    def apply_ports(self, ports: list[nft.PortRule], services: dict[str, str | None] | None = None) -> None:
-        """Published ports, and each replica slot's service address → the container serving it
-        (None: nothing does; refused)."""
+    def apply_ports(self, ports: list[nft.PortRule], services: dict[str, str | None] | None = None,
+                    networks: dict[str, list[str]] | None = None) -> None:
+        """Published ports, each replica slot's service address → the container serving it
+        (None: nothing does; refused), and, when the project declares networks, which containers
+        may reach each other."""
         self.firewall.apply(self.key, self.bridge, str(self.subnet), ports, isolate_host=self.isolate_host,
-                            services=services or {}, service_net=str(self.allocator.services))
+                            services=services or {}, service_net=str(self.allocator.services),
+                            networks=networks, link=str(self.allocator.link))
 
     def attach(self, container: str) -> tuple[int, str]:
         """A new netns with eth0 on the bridge; returns (netns fd, address).  Its link is the lower

@@ -71,6 +71,7 @@ class Converter:
         self.images: dict[str, Any] = {}
         self.image_keys: dict[Any, str] = {}
         self.aliases: dict[str, list[str]] = {}
+        self._service_networks: dict[str, list[str]] = {}
         from envtool.spec.interpolate import Interpolation, read_dotenv
 
         dotenv = directory / ".env"
@@ -164,6 +165,9 @@ class Converter:
             svc = self.doc["services"].get(name)
             if svc is not None:
                 svc["aliases"] = sorted(set(svc.get("aliases", [])) | set(extra) - {name})
+        for name, nets in self._service_networks.items():
+            if name in self.doc["services"]:
+                self.doc["services"][name]["networks"] = nets
         self.volumes(self.compose.get("volumes") or {})
         self.secrets(self.compose.get("secrets") or {})
         self.networks(self.compose.get("networks") or {})
@@ -353,6 +357,9 @@ class Converter:
             if alias:
                 self.aliases.setdefault(safe_name(target), []).append(alias)
         nets = svc.get("networks")
+        if nets:
+            out_nets = sorted(safe_name(n) for n in (nets if isinstance(nets, list) else nets))
+            self._service_networks[me] = out_nets
         if isinstance(nets, dict):
             for cfg in nets.values():
                 for alias in (cfg or {}).get("aliases") or []:
@@ -460,10 +467,20 @@ class Converter:
                 self.note(f"volume {name!r}: {key} is not converted (volumes are directories on this host)")
 
     def networks(self, nets: dict[str, Any]) -> None:
-        if nets:
-            names = ", ".join(repr(n) for n in nets)
-            self.note(f"networks {names}: envtool puts a project's services on one private network, so they are "
-                      "not isolated from each other as separate Compose networks would be")
+        """Compose networks → [networks]: services reach (and resolve) only services sharing one."""
+        if not nets:
+            return
+        self.doc["networks"] = {}
+        for name, cfg in nets.items():
+            if safe_name(name) != "default":
+                self.doc["networks"][safe_name(name)] = {}
+            for key in sorted(set(cfg or {}) - {"name", "labels"}):
+                why = {"external": "made outside Compose; envtool makes it for this project",
+                       "internal": "not converted: its services can still reach the outside",
+                       "driver": "envtool's networks are its own bridge"}.get(key, "not converted")
+                self.note(f"network {name!r}: {key}: {why}")
+        if not self.doc["networks"]:
+            del self.doc["networks"]
 
     def secrets(self, secrets: dict[str, Any]) -> None:
         out: dict[str, Any] = {}

@@ -170,6 +170,16 @@ def check_aliases(p: Project, d: FsPath) -> Iterator[Problem]:
             owner.setdefault(alias, name)
 
 
+def check_networks(p: Project, d: FsPath) -> Iterator[Problem]:
+    known = set(p.networks) | {"default"}
+    for name, svc in p.services.items():
+        for i, net in enumerate(svc.networks):
+            if net not in known:
+                near = nearest(net, known)
+                yield (("services", name, "networks", i), f"unknown network {net!r}",
+                       f'did you mean "{near}"?' if near else f"declare it under [networks.{net}]")
+
+
 def check_secrets(p: Project, d: FsPath) -> Iterator[Problem]:
     for name, svc in p.services.items():
         targets: set[str] = set()
@@ -257,7 +267,7 @@ def advice(p: Project) -> Iterator[tuple[Path, str]]:
 
 
 CHECKS: list[Check] = [
-    check_service_images, check_recipe_bases, check_copy_sources, check_stage_cycles, check_depends_on, check_volumes, check_aliases, check_secrets, check_ports,
+    check_service_images, check_recipe_bases, check_copy_sources, check_stage_cycles, check_depends_on, check_volumes, check_aliases, check_networks, check_secrets, check_ports,
     check_capabilities, check_files,
 ]
 # what a release bundle's stack is checked with before it runs: everything but the inputs of a build

@@ -331,6 +331,9 @@ class Service(Strict):
     init: bool = False
     secrets: list[ServiceSecretRef] = Field(default_factory=list, description="secrets to read at "
                                             "/run/secrets/NAME: read-only files on a tmpfs")
+    networks: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list, description="the project networks the service joins (default: `default`); "
+                                          "services reach, and resolve, only services sharing one")
 
     def update_order(self) -> tuple[str, str]:
         """(order, why envtool chose it): update.order, else start-first, unless the service writes
@@ -357,6 +360,10 @@ class NamedVolume(Strict):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class NamedNetwork(Strict):
+    """A group of services that reach each other; services sharing none are isolated."""
+
+
 class Environment(Strict):
     services: dict[str, dict[str, Any]] = Field(default_factory=dict)
     secrets: dict[str, SecretSource] = Field(default_factory=dict, description="other sources for the "
@@ -368,6 +375,8 @@ class Project(Strict):
     images: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ImageRecipe] = Field(default_factory=dict)
     services: dict[Annotated[str, Field(pattern=SERVICE_PATTERN)], Service] = Field(default_factory=dict)
     volumes: dict[Annotated[str, Field(pattern=NAME_PATTERN)], NamedVolume | None] = Field(default_factory=dict)
+    networks: dict[Annotated[str, Field(pattern=NAME_PATTERN)], NamedNetwork | None] = Field(
+        default_factory=dict, description="networks services join (`default` always exists)")
     secrets: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")], SecretSource] = Field(
         default_factory=dict, description="values kept out of every file envtool writes")
     environments: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Environment] = Field(default_factory=dict)

@@ -176,7 +176,8 @@ def stack_spec(loaded: Any, images: dict[str, Image], store: Store, layer_dirs: 
                 depends_on=tuple(sorted((k, v.value) for k, v in svc.depends_on.items())),
                 ports=tuple(Port(p.host_ip, p.published, p.target, p.protocol.value) for p in svc.ports),
                 hostname=svc.hostname or (svc_name if svc.replicas == 1 else f"{svc_name}-{replica}"),
-                update=update, aliases=tuple(svc.aliases), secrets=tuple(secrets)))
+                update=update, aliases=tuple(svc.aliases), secrets=tuple(secrets),
+                networks=tuple(sorted(svc.networks or ["default"])) if project.networks else ()))
     return out
 
 

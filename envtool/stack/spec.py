@@ -89,12 +89,14 @@ class ContainerSpec:
     update: UpdatePolicy = UpdatePolicy()
     aliases: tuple[str, ...] = ()        # more DNS names of the service (they change no container)
     secrets: tuple[SecretMount, ...] = ()
+    networks: tuple[str, ...] = ()          # () = only "default"; firewall and DNS only, like aliases
 
     @property
     def hash(self) -> str:
         d = to_json(self)
         del d["update"]
         del d["aliases"]
+        del d["networks"]
         if not d["secrets"]:
             del d["secrets"]
         return sha256_bytes(canonical_json(d))[7:23]
@@ -142,6 +144,7 @@ def container_from_json(d: dict[str, Any]) -> ContainerSpec:
     d["ports"] = tuple(Port(**p) for p in d["ports"])
     d["update"] = UpdatePolicy(**d["update"]) if d.get("update") else UpdatePolicy()
     d["aliases"] = tuple(d.get("aliases") or ())
+    d["networks"] = tuple(d.get("networks") or ())
     d["secrets"] = tuple(SecretMount(**m) for m in d.get("secrets") or ())
     return ContainerSpec(**d)
 

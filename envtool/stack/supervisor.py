@@ -179,7 +179,7 @@ class Supervisor:
         self.net: ProjectNetwork | None = None
         self.dns: DnsServer | None = None
         self.job: Job | None = None
-        self._applied_ports: tuple[list[nft.PortRule], dict[str, str | None]] | None = None
+        self._applied_ports: tuple[list[nft.PortRule], dict[str, str | None], dict[str, list[str]] | None] | None = None
         self.cgroups = detect()
         self.init_path: str | None = None
         self.data = state.load(self.paths) or {"project": project, "containers": {}}
@@ -330,10 +330,11 @@ class Supervisor:
                 found.add(nft.PortRule(host_ip, host_port, proto, None, members[0][1]))
         rules = sorted(found, key=lambda r: (r.host_port, r.protocol, r.host_ip or "", r.address or "", r.port))
         services = self._service_targets()
-        if (rules, services) != self._applied_ports:
+        networks = self._networks()
+        if (rules, services, networks) != self._applied_ports:
             try:
-                self.net.apply_ports(rules, services)
-                self._applied_ports = (rules, services)
+                self.net.apply_ports(rules, services, networks)
+                self._applied_ports = (rules, services, networks)
             except EnvtoolError as e:          # logged; a stop or down must still complete
                 self._log(f"published ports: {e}")
 
@@ -355,7 +356,19 @@ class Supervisor:
             out[vip] = next((m.address for m in ranked if m.address), None)
         return dict(sorted(out.items()))
 
-    def _lookup(self, name: str) -> list[str] | None:
+    def _networks(self) -> dict[str, list[str]] | None:
+        """Network → the addresses of the instances on it (live or being created), when the project
+        declares networks; None when it does not (every container reaches every other)."""
+        live = [m for m in self._all() if m.address and (m.status in RUNNING or m.status == Status.CREATING)]
+        if not any(m.spec.networks for m in self._all()):
+            return None
+        out: dict[str, list[str]] = {}
+        for m in live:
+            for net in m.spec.networks or ("default",):
+                out.setdefault(net, []).append(m.address)
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
+    def _lookup(self, name: str, client: str | None = None) -> list[str] | None:
         """A service, `service-N` or container name → the service addresses of its replica slots:
         each stays while instances replace each other behind it (so a client that resolved it
         once, as nginx does for an upstream, keeps reaching the service).  Slots with a ready
@@ -366,6 +379,10 @@ class Supervisor:
         slots = {slot: named for slot, members in self._slots().items()
                  if (named := [m for m in members if m.address and (name in (
                      m.spec.service, m.spec.name, f"{m.spec.service}-{m.spec.replica}") or name in m.spec.aliases)])}
+        asking = next((m for m in self._all() if client is not None and m.address == client), None)
+        if asking is not None and asking.spec.networks:     # only services sharing a network
+            mine = set(asking.spec.networks)
+            slots = {k: v for k, v in slots.items() if mine & set(v[0].spec.networks or ("default",))}
         alloc = self.net.allocator if self.net else None
         order = sorted(slots, key=lambda n: (slots[n][0].spec.service, slots[n][0].spec.replica))
         vip = {n: alloc.service_address(n) if alloc else None for n in order}
@@ -763,6 +780,8 @@ class Supervisor:
                 self._fresh_state_dir(m)
             netns_fd, m.address = self.net.attach(m.instance)
             fds.append(netns_fd)
+            if spec.networks:               # its address joins its networks before its process runs
+                self._sync_ports()
             log_fd = self.paths.open_log(spec.name)
             fds.append(log_fd)
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

@@ -617,3 +617,60 @@ volumes = ["./src:/app", "/app/node_modules", "data:/data"]
     stack.cli("down", check=True)                   # volumes stay; a second up does not refill them
     stack.cli("up", "-d", check=True)
     assert stack.cli("exec", "web", "cat", "/data/seed", check=True).stdout == "kept\n"
+
+
+def test_networks_isolate_a_database_from_the_proxy(stack):
+    """The common shape: proxy → api → db, with the db on a back network the proxy is not on. The
+    proxy neither resolves the db nor reaches its address; a service on no declared network (the
+    default one) reaches neither."""
+    (stack.dir / "probe.py").write_text(
+        "import socket, sys\n"
+        "def reach(host):\n"
+        "    try:\n"
+        "        socket.create_connection((host, 8000), timeout=1).close()\n"
+        "        return 'open'\n"
+        "    except socket.gaierror:\n"
+        "        return 'unknown'\n"
+        "    except OSError:\n"
+        "        return 'blocked'\n"
+        "print(' '.join(f'{h}={reach(h)}' for h in sys.argv[1:]))\n")
+    probe = 'volumes = ["./probe.py:/probe.py:ro"]'
+    stack.write(f"""
+[networks.front]
+[networks.back]
+
+[services.db]
+image = "py"
+command = {HTTP}
+networks = ["back"]
+
+[services.api]
+image = "py"
+command = {HTTP}
+networks = ["front", "back"]
+{probe}
+
+[services.proxy]
+image = "py"
+command = ["sleep", "600"]
+networks = ["front"]
+{probe}
+
+[services.other]
+image = "py"
+command = ["sleep", "600"]
+{probe}
+""")
+    stack.cli("up", "-d", check=True)
+    db_ip = next(r["ip"] for r in stack.ps().values() if r["service"] == "db")
+    deadline = time.monotonic() + 15
+    while True:                      # both servers listen
+        api = stack.cli("exec", "api", "python3", "/probe.py", "db", "api", check=True)
+        if api.stdout.split() == ["db=open", "api=open"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert api.stdout.split() == ["db=open", "api=open"]
+    proxy = stack.cli("exec", "proxy", "python3", "/probe.py", "api", "db", db_ip, check=True)
+    assert proxy.stdout.split() == ["api=open", "db=unknown", f"{db_ip}=blocked"], proxy.stdout
+    other = stack.cli("exec", "other", "python3", "/probe.py", "api", "db", db_ip, check=True)
+    assert other.stdout.split() == ["api=unknown", "db=unknown", f"{db_ip}=blocked"], other.stdout

@@ -39,7 +39,7 @@ def test_malformed_queries_are_ignored():
 def test_server_answers_and_forwards_on_loopback():
     upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     upstream.bind(("127.0.0.1", 0))
-    srv = DnsServer("127.0.0.1", lambda n: ["10.89.0.2"] if n == "web" else None, upstreams=["127.0.0.1"],
+    srv = DnsServer("127.0.0.1", lambda n, c: ["10.89.0.2"] if n == "web" else None, upstreams=["127.0.0.1"],
                     port=0, upstream_port=upstream.getsockname()[1])
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.settimeout(2)
@@ -78,7 +78,7 @@ def test_ruleset_drops_loopback_from_the_bridge_unless_dnated_and_can_isolate_th
 def test_server_answers_only_its_clients_network():
     """Another project's containers reach this server through the host: they get no answer."""
     for clients, answered in (("127.0.0.0/8", True), ("10.89.7.0/24", False)):
-        srv = DnsServer("127.0.0.1", lambda n: ["10.89.7.2"] if n == "db" else None, upstreams=[], port=0,
+        srv = DnsServer("127.0.0.1", lambda n, c: ["10.89.7.2"] if n == "db" else None, upstreams=[], port=0,
                         clients=clients)
         c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         c.settimeout(0.3)
@@ -105,3 +105,18 @@ def test_replicas_behind_one_port_are_balanced_and_a_port_with_none_ready_is_ref
     assert "ip daddr 127.0.0.1 tcp dport 9090 reject with tcp reset" in text
     assert "fib daddr type local udp dport 5353 reject" in text
     assert "dport 9090 dnat" not in text
+
+
+def test_networks_isolate_containers_that_share_none():
+    """Routed (a service address) and switched (container to container) traffic alike: an accept
+    per network, then the containers' whole range dropped (an address in no set yet is cut off)."""
+    text = nft.render("p", "et-p", "10.89.5.0/24", [], networks={"front": ["10.89.5.2", "10.89.5.3"],
+                                                                 "back": ["10.89.5.3", "10.89.5.4"]},
+                      link="10.89.5.0/25")
+    ip_forward = text.split("chain forward {")[1].split("table bridge")[0]
+    assert "ip saddr { 10.89.5.2, 10.89.5.3 } ip daddr { 10.89.5.2, 10.89.5.3 } accept" in ip_forward
+    assert ip_forward.strip().removesuffix("}").strip().removesuffix("}").strip().endswith(
+        "ip saddr 10.89.5.0/25 ip daddr 10.89.5.0/25 drop")
+    bridge = text.split("table bridge envtool-p {")[1]
+    assert "ether type ip ip saddr { 10.89.5.3, 10.89.5.4 } ip daddr { 10.89.5.3, 10.89.5.4 } accept" in bridge
+    assert "table bridge" not in nft.render("p", "et-p", "10.89.5.0/24", [])

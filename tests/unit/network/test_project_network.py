@@ -16,7 +16,8 @@ class FakeFirewall:
     def __init__(self):
         self.tables: dict[str, tuple] = {}
 
-    def apply(self, project, bridge, subnet, ports, isolate_host=False, services=None, service_net=None):
+    def apply(self, project, bridge, subnet, ports, isolate_host=False, services=None, service_net=None,
+              networks=None, link=None):
         self.tables[project] = (bridge, subnet, list(ports), isolate_host, services, service_net)
 
     def remove(self, project, bridge):

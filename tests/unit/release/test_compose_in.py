@@ -299,7 +299,9 @@ configs:
                                    {"source": "api_key", "target": "key.txt", "mode": 0o400}]
     assert out.document["secrets"] == {"db_pw": {"file": "db_pw.txt"}, "api_key": {"environment": "API_KEY"}}
     notes = "\n".join(out.notes)
-    for said in ("profiles ['debug']", "volume 'data' is external", "networks 'back'", "expose is not needed",
+    assert s["cache"]["networks"] == ["back"] and "networks" not in s["web"]
+    assert out.document["networks"] == {"back": {}}
+    for said in ("profiles ['debug']", "volume 'data' is external", "expose is not needed",
                  "top-level configs", "container_name 'my-cache'"):
         assert said in notes, said
     doc = valid(out, d)
