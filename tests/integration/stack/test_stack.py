@@ -674,3 +674,46 @@ command = ["sleep", "600"]
     assert proxy.stdout.split() == ["api=open", "db=unknown", f"{db_ip}=blocked"], proxy.stdout
     other = stack.cli("exec", "other", "python3", "/probe.py", "api", "db", db_ip, check=True)
     assert other.stdout.split() == ["api=unknown", "db=unknown", f"{db_ip}=blocked"], other.stdout
+
+
+def test_secrets_are_files_on_a_tmpfs_and_their_values_go_nowhere_else(stack):
+    (stack.dir / "db.txt").write_text("file-secret-value-7d1f")
+    stack.env = {**stack.env, "API_KEY_TEST": "env-secret-value-93ac"}
+    stack.write("""
+[secrets.db]
+file = "db.txt"
+
+[secrets.api_key]
+environment = "API_KEY_TEST"
+
+[services.web]
+image = "py"
+command = ["sleep", "600"]
+user = "nobody"
+secrets = ["db", { source = "api_key", target = "key", mode = 0o440, uid = 0, gid = 0 }]
+""")
+    stack.cli("up", "-d", check=True)
+    got = stack.cli("exec", "web", "sh", "-c", "stat -c '%a %U' /run/secrets/db /run/secrets/key; "
+                    "cat /run/secrets/db; echo; cat /run/secrets/key 2>&1; echo; "
+                    "touch /run/secrets/new 2>&1; findmnt -no FSTYPE,OPTIONS /run/secrets 2>/dev/null || "
+                    "grep ' /run/secrets ' /proc/self/mounts", check=True)
+    lines = got.stdout.splitlines()
+    assert lines[:3] == ["400 nobody", "440 root", "file-secret-value-7d1f"]
+    assert "Permission denied" in lines[3]                  # 0440 root: not for nobody
+    assert "Read-only file system" in got.stdout and "tmpfs" in got.stdout and "ro" in got.stdout
+    root = Path(stack.env["ENVTOOL_ROOT"])
+    state = (root / "projects" / stack.name / "state.json").read_text()
+    config = stack.cli("config", "--json", check=True).stdout
+    for value in ("file-secret-value-7d1f", "env-secret-value-93ac"):
+        assert value not in state and value not in config and value not in got.stderr
+    assert oct((root / "secrets" / stack.name / "api_key").stat().st_mode & 0o777) == "0o400"
+    # a source missing at up: exit 2, naming the secret and the service, nothing changed
+    stack.cli("down", check=True)
+    (stack.dir / "db.txt").unlink()
+    up = stack.cli("up", "-d")
+    assert up.returncode == 2 and "secret 'db' of service 'web'" in up.stderr and "does not exist" in up.stderr
+    assert stack.cli("ps", "--json", check=True).stdout.strip() in ("[]", "")
+    (stack.dir / "db.txt").write_text("x")
+    stack.env = {k: v for k, v in stack.env.items() if k != "API_KEY_TEST"}
+    up = stack.cli("up", "-d")
+    assert up.returncode == 2 and "API_KEY_TEST is not set" in up.stderr
