@@ -77,7 +77,9 @@ def _challenge(ref: Ref, header: str) -> str | None:
         return None
     params = dict(re.findall(r'(\w+)="([^"]*)"', header))
     realm = params.get("realm")
-    if not realm or urllib.parse.urlsplit(realm).scheme not in ("http", "https"):
+    # the realm is the registry's say: https only (http for a registry on loopback, as it is spoken
+    # to itself), so a registry cannot send envtool's requests to a plain-http address elsewhere
+    if not realm or urllib.parse.urlsplit(realm).scheme != "https" and not ref.base.startswith("http://"):
         return None
     query = {"service": params.get("service", ""), "scope": params.get("scope") or f"repository:{ref.repository}:pull"}
     url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode({k: v for k, v in query.items() if v})
