@@ -449,12 +449,13 @@ def _remove_volumes(project: str) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-SETTLE = 1.5        # seconds a container must stay up after `up -d` before it counts as started
+SETTLE = 1.0        # seconds a container must stay up after `up -d` before it counts as started
 
 
 def early_exits(project: str, final: dict[str, Any], window: float = SETTLE) -> list[dict[str, Any]]:
     """Containers `up` just started that exit (non-zero) or restart within `window` seconds of their
-    start: reported as failed with their last log lines, where Compose would say "Started"."""
+    start: reported as failed with their last log lines, where Compose would say "Started".  One
+    that proved itself up (healthy, or accepting on its published port) is not waited for."""
     import time
 
     from envtool.stack import control
@@ -462,7 +463,7 @@ def early_exits(project: str, final: dict[str, Any], window: float = SETTLE) -> 
     paths = project_paths(project)
     young = {r["name"]: r for r in final.get("containers", [])
              if r.get("status") in ("running", "starting", "healthy", "unhealthy")
-             and (r.get("uptime") or 0) < window}
+             and not r.get("proven") and (r.get("uptime") or 0) < window}
     if not young:
         return []
     deadline = time.monotonic() + window - min((r.get("uptime") or 0) for r in young.values())

@@ -135,7 +135,9 @@ class Managed:
                           for p in self.spec.ports if p.published],
                 "uptime": round(time.time() - self.started_wall, 1) if self.status in RUNNING else None,
                 "restarts": self.restarts, "exit_code": self.exit_code, "oom_killed": self.oom_killed,
-                "image": self.spec.image, "instance": self.instance}
+                "image": self.spec.image, "instance": self.instance,
+                # proven up: healthy, or accepting on its published port (nothing to wait for)
+                "proven": self.ready() and (bool(self.spec.health) or _accept_port(self.spec) is not None)}
 
     def record(self) -> ContainerRecord:
         alive = self.container is not None and self.status in RUNNING
