@@ -263,3 +263,46 @@ services:
     assert "nginx" in workers.stdout and "root" in workers.stdout, workers.stdout   # master root, workers nginx
     aof = s.envtool("exec", "cache", "sh", "-c", "ls /data; id -un")
     assert "appendonly" in aof.stdout or "appendonlydir" in aof.stdout, aof.stdout
+
+
+def test_nginx_with_php_fpm_httpd_and_memcached(stack):
+    """nginx passing PHP to php:8.2-fpm (FastCGI on port 9000, the environment passed through, as
+    the image does), httpd serving a mounted htdocs as its Docker Hub page shows, memcached."""
+    s = stack({"compose.yaml": """
+services:
+  web:
+    image: nginx:1.22
+    ports: ["8080:80"]
+    volumes:
+      - ./site.conf:/etc/nginx/conf.d/default.conf:ro
+      - ./code:/code:ro
+    depends_on: [php]
+  php:
+    image: php:8.2-fpm
+    environment:
+      GREETING: hello-from-env
+    volumes:
+      - ./code:/code:ro
+  static:
+    image: httpd:2.4
+    ports: ["8081:80"]
+    volumes:
+      - ./public-html/:/usr/local/apache2/htdocs/
+  cache:
+    image: memcached:1.6
+""", "site.conf": "server {\n  listen 80;\n  root /code;\n  index index.php;\n  location ~ \\.php$ {\n"
+                  "    fastcgi_pass php:9000;\n    include fastcgi_params;\n"
+                  "    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n  }\n}\n",
+        "code/index.php": "<?php\n$m = fsockopen('cache', 11211);\nfwrite($m, \"version\\r\\n\");\n"
+                          "echo getenv('GREETING'), ' PHP ', PHP_MAJOR_VERSION, '.', PHP_MINOR_VERSION, ' ', "
+                          "trim(fgets($m));\n",
+        "public-html/index.html": "<h1>static from httpd</h1>\n"})
+    s.up()
+    body = s.get(8080, "/index.php")
+    for _ in range(60):
+        if "hello-from-env" in body:
+            break
+        time.sleep(0.5)
+        body = s.get(8080, "/index.php")
+    assert body.startswith("hello-from-env PHP 8.2 VERSION 1.6"), body[:500]
+    assert "static from httpd" in s.get(8081)

@@ -46,7 +46,9 @@ image = "py"
 command = {HOG}
 resources = {{ memory = "48M" }}
 """)
-    stack.cli("up", "-d", check=True)
+    up = stack.cli("up", "-d")          # both die at once: up -d says so, with their last lines
+    assert up.returncode == 1 and "exited with code 137 right after it started" in up.stderr, up.stderr
+    assert "once | [envtool]" in up.stderr and "was OOM-killed" in up.stderr
     once = wait_for(lambda: (r := stack.ps()[f"{stack.name}-once-1"])["status"] == "exited" and r)
     assert once["oom_killed"] is True and once["exit_code"] == 137 and once["restarts"] == 0
     again = wait_for(lambda: (r := stack.ps()[f"{stack.name}-again-1"])["restarts"] >= 2 and r)
