@@ -54,7 +54,7 @@ class Stack:
         deadline, last = time.monotonic() + seconds, ""
         code = (f"import urllib.request as u, urllib.error as e\n"
                 f"try: print(u.urlopen('http://127.0.0.1:{port}{path}', timeout=5).read().decode())\n"
-                f"except e.HTTPError as x: print(x.code, x.read().decode()[:2000])")
+                f"except e.HTTPError as x: print(x.code, x.read().decode())")
         while time.monotonic() < deadline:
             proc = subprocess.run(["nsenter", f"--net=/run/netns/{self.host.name}", sys.executable, "-c", code],
                                   capture_output=True, text=True, timeout=20)
@@ -208,12 +208,12 @@ volumes:
 """})
     s.up()
     body = s.get(8080, "/wp-admin/install.php", seconds=120)
-    for _ in range(60):          # the database initializes once; WordPress says so until it is up
-        if "Error establishing a database connection" not in body:
+    for _ in range(90):          # the database initializes once; WordPress says so until it is up
+        if "Error establishing a database connection" not in body and not body.startswith("500"):
             break
         time.sleep(1)
         body = s.get(8080, "/wp-admin/install.php")
-    assert "WordPress" in body and "Error establishing" not in body and "language" in body.lower(), body[:1500]
+    assert "five-minute WordPress installation" in body and "Error establishing" not in body, body[:1500]
 
 
 def test_nginx_templates_redis_and_a_python_app(stack):
@@ -265,6 +265,7 @@ services:
     assert "appendonly" in aof.stdout or "appendonlydir" in aof.stdout, aof.stdout
 
 
+@pytest.mark.long          # its three images cost CI 2.5 minutes to build cold; run with -m long
 def test_nginx_with_php_fpm_httpd_and_memcached(stack):
     """nginx passing PHP to php:8.2-fpm (FastCGI on port 9000, the environment passed through, as
     the image does), httpd serving a mounted htdocs as its Docker Hub page shows, memcached."""

@@ -27,13 +27,13 @@ WORKS = {
     "fastapi": (8000, "/", '{"message":"Hello World"}'),
     "nginx-flask-mysql": (80, "/", "Blog post #42"),
     "nginx-nodejs-redis": (80, "/", "Number of visits is: 1"),
-    "nginx-golang": (80, "/", "Hello from Go"),
 }
 LONG = {
+    "nginx-golang": (80, "/", "Hello from Go"),
     "django": (8000, "/", "Hello from Django"),
     "apache-php": (80, "/", "Hello World!"),
     "nginx-wsgi-flask": (80, "/", "Hello, World!"),
-    "wordpress-mysql": (80, "/wp-admin/install.php", "WordPress"),
+    "wordpress-mysql": (80, "/wp-admin/install.php", "five-minute WordPress installation"),
     "react-express-mysql": (80, "/", "backend"),
     "vuejs": (80, "/", "vue dev server"),
 }
