@@ -183,7 +183,7 @@ class DockerfileConverter:
                 stage.recipe = copylib.deepcopy(o.recipe())
                 self.parent.add_support_files(o)
                 stage.env = {"PATH": DEFAULT_PATH, **dict(o.env)}
-                stage.base_env = dict(stage.env)
+                stage.base_env = {"PATH": DEFAULT_PATH}          # what debian:bookworm itself sets
                 stage.workdir = o.workdir or "/"
                 stage.dirs.add(stage.workdir)
                 stage.recipe.pop("env", None)

@@ -359,3 +359,16 @@ def test_update_config_is_imported_and_what_has_no_meaning_here_is_said(tmp_path
                                                          "monitor": "30s", "failure_action": "pause"}
     notes = "\n".join(out.notes)
     assert "failure_action continue is not supported" in notes and "update_config.delay is not converted" in notes
+
+
+def test_a_dockerfile_from_an_official_image_keeps_its_environment(tmp_path):
+    d = project(tmp_path, "services:\n  db:\n    build: .\n", dockerfile=
+                "FROM postgres:15\nENV POSTGRES_DB=shop\nCOPY init.sql /docker-entrypoint-initdb.d/\n",
+                **{"init.sql": "select 1;"})
+    out = imported(d)
+    db = out.document["images"]["db"]
+    assert db["env"]["PGDATA"] == "/var/lib/postgresql/data" and db["env"]["POSTGRES_DB"] == "shop"
+    assert db["env"]["PATH"].startswith("/usr/lib/postgresql/15/bin:")
+    assert db["entrypoint"] == ["docker-entrypoint.sh"] and db["cmd"] == ["postgres"]
+    assert {"copy": {"src": "init.sql", "dst": "/docker-entrypoint-initdb.d/"}} in db["steps"]
+    valid(out, d)
