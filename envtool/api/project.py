@@ -104,8 +104,10 @@ def reset() -> None:
 
 def context() -> Context:
     from envtool.image.store import DEFAULT_ROOT
+    from envtool.runtime import rootless
 
-    return Context(_given.get("root") or Path(os.environ.get("ENVTOOL_ROOT") or DEFAULT_ROOT),
+    default = rootless.default_root() if os.geteuid() != 0 or rootless.active() else Path(DEFAULT_ROOT)
+    return Context(_given.get("root") or Path(os.environ.get("ENVTOOL_ROOT") or default),
                    _given.get("project") or os.environ.get("ENVTOOL_PROJECT") or None)
 
 

@@ -191,6 +191,12 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
         raise
     if warnings is not None:
         warnings.extend(loaded.warnings)
+    try:
+        rootless_checks(loaded, warnings)
+    except BaseException:
+        if early:
+            _abandon_if_unused(early)
+        raise
     whole = not services and not scale and strict_env(env)
 
     def desired() -> Any:
@@ -411,6 +417,39 @@ def _stream(paths: Any, msg: dict[str, Any], on_event: Any) -> dict[str, Any]:
     return final
 
 
+def rootless_checks(loaded: Any, warnings: list[str] | None) -> None:
+    """An ordinary user: published ports below net.ipv4.ip_unprivileged_port_start cannot be bound
+    (refused before anything starts), and limits are said once when no cgroup is delegated."""
+    from envtool.runtime import rootless
+    from envtool.runtime.cgroups import detect
+    from envtool.spec.model import PortMapping
+
+    if not rootless.active():
+        return
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            floor = int(f.read().strip())
+    except (OSError, ValueError):
+        floor = 1024
+    for name, svc in loaded.project.services.items():
+        for port in svc.ports:
+            published = port.published if isinstance(port, PortMapping) else None
+            if published is not None and 0 < published < floor:
+                from envtool.errors import InputError
+
+                raise InputError(f"service {name!r} publishes host port {published}, below {floor}: without "
+                                 "root only ports from net.ipv4.ip_unprivileged_port_start up can be bound",
+                                 hint=f"publish {published + 8000 if published + 8000 < 65536 else 8080} "
+                                      f"instead, or `sudo sysctl net.ipv4.ip_unprivileged_port_start={published}`")
+    manager = detect()
+    limited = sorted(n for n, svc in loaded.project.services.items()
+                     if svc.resources.memory is not None or svc.resources.cpus is not None
+                     or svc.resources.pids is not None)
+    if limited and not manager.enforces and warnings is not None:
+        warnings.append(f"rootless: the resource limits of {', '.join(limited)} are not enforced: "
+                        f"{getattr(manager, 'why', 'no delegated cgroup')}")
+
+
 def down(file: str | None = None, directory: str | None = None, volumes: bool = False,
          on_event: Any = None) -> bool:
     """Stop and remove the stack; returns False when nothing was running."""
@@ -437,7 +476,21 @@ def down(file: str | None = None, directory: str | None = None, volumes: bool = 
         shutil.rmtree(paths.root, ignore_errors=True)
     if volumes:
         _remove_volumes(name)
+    _end_idle_session()
     return did
+
+
+def _end_idle_session() -> None:
+    """Rootless: the last stack is down, so the session's pause process and pasta go too (`down`
+    leaves no process behind); the next command starts a new session (~0.1 s)."""
+    from envtool.runtime import rootless
+
+    if not rootless.active():
+        return
+    base = rootless.run_dir() / "stores"
+    busy = [p for p in base.glob("*/projects/*") if (p / "state.json").exists() or (p / "control.sock").exists()]
+    if not busy:
+        rootless.stop_session()
 
 
 def _remove_volumes(project: str) -> None:

@@ -25,10 +25,39 @@ def wants_debug(args: list[str]) -> bool:
     return False
 
 
+# commands that start, enter or tear down containers (or build images in them): an ordinary user
+# runs them inside the rootless session (runtime/rootless.py); the rest need no namespace at all
+SESSION_COMMANDS = frozenset({"up", "down", "run", "exec", "stop", "start", "restart", "scale", "watch", "build",
+                              "lock", "save", "gc", "push", "pull", "bundle", "promote", "rollback"})
+
+
+def command_of(args: list[str]) -> str | None:
+    takes_value = {"-f", "--file", "-C", "--directory", "-p", "--project-name"}
+    i = 0
+    while i < len(args):
+        if args[i] == "--":
+            return args[i + 1] if i + 1 < len(args) else None
+        if not args[i].startswith("-"):
+            return args[i]
+        i += 2 if args[i] in takes_value else 1
+    return None
+
+
+def _join_session(args: list[str]) -> None:
+    """Before any thread starts (setns into a user namespace refuses a threaded process)."""
+    import os
+
+    if os.geteuid() != 0 and command_of(args) in SESSION_COMMANDS and "--help" not in args:
+        from envtool.runtime import rootless
+
+        rootless.enter()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = wants_debug(args)
     try:
+        _join_session(args)
         fast = parse_fast(args)                    # `run` without typer: ~50 ms less per container
         if fast is not None:
             return execute(fast)

@@ -1,4 +1,4 @@
-"""What the host must offer before any container can start: root, overlayfs."""
+"""What the host must offer before any container can start: root (or a rootless session), overlayfs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ def check_host(need_overlay: bool = True) -> None:
     from envtool.errors import HostError
 
     if os.geteuid() != 0:
-        raise HostError("envtool needs root to create namespaces, mounts and cgroups",
-                        hint="run it as root (sudo envtool ...)")
+        from envtool.runtime import rootless
+
+        rootless.enter()            # an ordinary user: join (or start) the user's rootless session
     if need_overlay:
         try:
             with open("/proc/filesystems") as f:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from envtool._util.wait import readable
 from envtool.errors import HostError, SyscallError
-from envtool.runtime import ipc
+from envtool.runtime import ipc, rootless
 from envtool.runtime.cgroups import Cgroup, CgroupManager, detect
 from envtool.runtime.child import ChildContext, run_child
 from envtool.runtime.config import ContainerConfig
@@ -157,6 +157,8 @@ def _receive_console(console: tuple[socket.socket, socket.socket]) -> int | None
 
 
 def _fork_in_new_pidns(sc: Syscalls) -> int:
+    if rootless.active():
+        return _fork_in_new_pidns_through_a_middle(sc)
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
         sc.unshare(CLONE_NEWPID)
@@ -170,6 +172,45 @@ def _fork_in_new_pidns(sc: Syscalls) -> int:
         return pid
     finally:
         os.close(own)
+
+
+def _fork_in_new_pidns_through_a_middle(sc: Syscalls) -> int:
+    """Rootless: returning to our own pid namespace after unshare(CLONE_NEWPID) needs a capability
+    in the host's user namespace, so a short-lived middle process unshares and forks the container's
+    first process instead, and exits; we are the subreaper for that moment, so the container's
+    process becomes our child (waitpid, pidfd) as if we had forked it."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    sc.set_child_subreaper(True)
+    try:
+        middle = os.fork()
+    except OSError as e:
+        sc.set_child_subreaper(False)
+        os.close(read_fd)
+        os.close(write_fd)
+        raise SyscallError("fork", "", e.errno or 0) from None
+    if middle == 0:
+        os.close(read_fd)
+        try:
+            sc.unshare(CLONE_NEWPID)
+            pid = os.fork()
+        except BaseException as e:
+            os.write(write_fd, f"E{getattr(e, 'errno', 0) or 0}".encode())
+            os._exit(1)
+        if pid == 0:                      # the container's first process, in its new pid namespace
+            os.close(write_fd)
+            return 0
+        os.write(write_fd, str(pid).encode())
+        os._exit(0)
+    os.close(write_fd)
+    try:
+        said = os.read(read_fd, 64).decode()
+        os.waitpid(middle, 0)
+    finally:
+        sc.set_child_subreaper(False)
+        os.close(read_fd)
+    if not said or said.startswith("E"):
+        raise SyscallError("fork", "", int(said[1:] or 0))
+    return int(said)
 
 
 def _copy_winsize(fd: int) -> None:

@@ -17,6 +17,7 @@ from envtool.errors import SyscallError
 from envtool.runtime.config import ContainerConfig
 from envtool.runtime.syscalls import (
     MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NOEXEC,
     MOUNT_ATTR_NOSUID,
     MOUNT_ATTR_RDONLY,
     MS_BIND,
@@ -170,8 +171,23 @@ def apply_setup(ops: list[SetupOp], sc: Syscalls) -> None:
 
 
 def _make_device(dev: Device, sc: Syscalls, root_fd: int) -> None:
-    _in_parent(sc, root_fd, dev.path,
-               lambda fd, name: sc.mknod_in(fd, name, stat.S_IFCHR | dev.mode, os.makedev(dev.major, dev.minor)))
+    """mknod the node; in a user namespace (rootless) that is refused, and the host's own node is
+    bound onto an empty file instead, as runc and crun do rootless."""
+    try:
+        _in_parent(sc, root_fd, dev.path,
+                   lambda fd, name: sc.mknod_in(fd, name, stat.S_IFCHR | dev.mode, os.makedev(dev.major, dev.minor)))
+    except SyscallError as e:
+        if e.errno != errno.EPERM:
+            raise
+        source = sc.open_bind_source(dev.path, None)
+        try:
+            target = sc.open_in_root(root_fd, dev.path, create="file")
+            try:
+                sc.bind_tree(source, target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)
+            finally:
+                sc.close(target)
+        finally:
+            sc.close(source)
 
 
 def _make_symlink(link: Symlink, sc: Syscalls, root_fd: int) -> None:

@@ -151,6 +151,7 @@ class Syscalls(Protocol):
     def which(self, name: str, path: str) -> str | None: ...
     def setup_console(self, socket_fd: int, uid: int) -> None: ...
     def set_parent_death_signal(self, sig: int) -> None: ...
+    def set_child_subreaper(self, on: bool) -> None: ...
 
 
 class LinuxSyscalls:
@@ -443,6 +444,9 @@ class LinuxSyscalls:
     def set_parent_death_signal(self, sig: int) -> None:
         _check(_lib().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
 
+    def set_child_subreaper(self, on: bool) -> None:
+        _check(_lib().prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+
     def setup_console(self, socket_fd: int, uid: int) -> None:
         """Open a pty from the container's own devpts, make its slave our controlling terminal
         and stdio, and hand the master to the parent over the socket (runc's console socket)."""
@@ -661,3 +665,6 @@ class RecordingSyscalls:
 
     def set_parent_death_signal(self, sig: int) -> None:
         self._record("set_parent_death_signal", (sig,))
+
+    def set_child_subreaper(self, on: bool) -> None:
+        self._record("set_child_subreaper", (on,))

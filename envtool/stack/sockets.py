@@ -1,7 +1,9 @@
 """What a container's network namespace says about its TCP sockets, read from /proc/<pid>/net/tcp
 and tcp6 (the table of the namespace the pid lives in): the ports it listens on (a replacement is
 ready once it listens where its predecessor did) and the connections it is serving (a container
-that leaves the port map drains them before its stop signal)."""
+that leaves the port map drains them before its stop signal).  A connection whose first packet was
+DNATed to a leaving container just before it left the map is not in its table yet: the host's
+conntrack table (/proc/net/nf_conntrack) shows it as a handshake under way to its address."""
 
 from __future__ import annotations
 
@@ -54,3 +56,29 @@ def serving(pid: int) -> int:
 def serving_in(rows: list[tuple[int, int, str]]) -> int:
     ports = listening_in(rows)
     return sum(1 for local, _, st in rows if st in (ESTABLISHED, SYN_RECV) and local in ports)
+
+
+HANDSHAKE = ("SYN_SENT", "SYN_RECV", "SYN_SENT2")
+
+
+def handshakes_to(address: str, path: str = "/proc/net/nf_conntrack") -> int:
+    """TCP connections the host has NATed (or is passing) towards the address that have not
+    finished their handshake: they will arrive in its namespace's table in a moment."""
+    try:
+        with open(path) as f:
+            return handshakes_in(f.read().splitlines(), address)
+    except OSError:
+        return 0
+
+
+def handshakes_in(lines: list[str], address: str) -> int:
+    reply_src = f"src={address}"
+    n = 0
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[2] != "tcp" or parts[5] not in HANDSHAKE:
+            continue
+        srcs = [p for p in parts if p.startswith("src=")]
+        if len(srcs) >= 2 and srcs[1] == reply_src:        # the reply comes from it: it is the server
+            n += 1
+    return n

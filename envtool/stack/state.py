@@ -21,7 +21,7 @@ class Paths:
 
     @classmethod
     def for_project(cls, store_root: Path, project: str) -> Paths:
-        return cls(store_root / "projects" / project)
+        return cls(projects_dir(store_root) / project)
 
     @property
     def state(self) -> Path:
@@ -142,8 +142,19 @@ def alive(pid: int | None, start_time: int | None) -> bool:
     return bool(pid) and start_time is not None and proc_start_time(pid) == start_time  # type: ignore[arg-type]
 
 
+def projects_dir(store_root: Path) -> Path:
+    """Where each project's state, control socket and logs live: in the store, or, for an ordinary
+    user (rootless), under the run dir ($XDG_RUNTIME_DIR/envtool), one directory per store."""
+    from envtool.runtime import rootless
+
+    if os.geteuid() == 0 and not rootless.active():
+        return store_root / "projects"
+    tag = hashlib.sha256(os.path.realpath(store_root).encode()).hexdigest()[:8]
+    return rootless.run_dir() / "stores" / tag / "projects"
+
+
 def projects(store_root: Path) -> list[str]:
-    d = store_root / "projects"
+    d = projects_dir(store_root)
     return sorted(p.name for p in d.iterdir() if (p / "state.json").exists()) if d.is_dir() else []
 
 

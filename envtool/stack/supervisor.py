@@ -39,7 +39,7 @@ from envtool.image.store import Store
 from envtool.network import nft
 from envtool.network.dns import DnsServer
 from envtool.network.project import ProjectNetwork
-from envtool.runtime import launcher
+from envtool.runtime import launcher, rootless
 from envtool.runtime.cgroups import detect
 from envtool.runtime.namespaces import fd_path, new_netns
 from envtool.stack import restart, sockets, state
@@ -308,8 +308,13 @@ class Supervisor:
         net = self._network_up(stack.subnet)
         for c in stack.containers:
             net.allocator.allocate_service(c.name)
-        net.reserve_ports([nft.PortRule(p.host_ip, p.published, p.protocol, None, p.target)
-                           for c in stack.containers for p in c.ports if p.published])
+        rules = [nft.PortRule(p.host_ip, p.published, p.protocol, None, p.target)
+                 for c in stack.containers for p in c.ports if p.published]
+        if rootless.active():      # pasta binds them on the host, each on its address, for the session
+            rootless.publish(self.host_key, sorted({(r.host_ip, r.host_port, r.protocol) for r in rules},
+                                                   key=lambda r: (r[1], r[2], r[0] or "")))
+        else:
+            net.reserve_ports(rules)
 
     def _sync_ports(self) -> None:
         """Each published port goes to the replicas that are ready, balanced by the kernel (an
@@ -327,6 +332,8 @@ class Supervisor:
         found: set[nft.PortRule] = set()
         for (host_ip, host_port, proto), members in published.items():
             chosen = [x for x in members if x[0].ready()] or [x for x in members if x[0].running()]
+            if rootless.active():      # pasta already chose the host address; inside, it arrives on
+                host_ip = None         # the session's own (spliced: loopback) address
             found.update(nft.PortRule(host_ip, host_port, proto, m.address, target) for m, target in chosen)
             if not chosen:
                 found.add(nft.PortRule(host_ip, host_port, proto, None, members[0][1]))
@@ -699,11 +706,13 @@ class Supervisor:
             return
         self._cancel_probe(m)
         deadline = time.monotonic() + (m.spec.stop_grace if drain else 0.0)
+        address = m.address
 
         def drained() -> None:
             if m.container is not c or c.exit is not None or m.status not in RUNNING:
                 return
-            if time.monotonic() < deadline and sockets.serving(c.pid):
+            if time.monotonic() < deadline and (
+                    sockets.serving(c.pid) or (address and sockets.handshakes_to(address))):
                 self.loop.at(DRAIN_POLL, drained)
                 return
             sig = getattr(signal.Signals, m.spec.stop_signal)
@@ -716,7 +725,10 @@ class Supervisor:
                 return
             if sig != signal.SIGKILL:
                 self.loop.at(m.spec.stop_grace, lambda: self._kill_if_alive(m, c))
-        drained()
+        if drain:       # a first packet routed by the old map may still be on its way: look after it lands
+            self.loop.at(DRAIN_POLL, drained)
+        else:
+            drained()
 
     def _kill_if_alive(self, m: Managed, c: launcher.Container) -> None:
         if m.container is c and m.status in RUNNING:
@@ -1087,6 +1099,8 @@ class Supervisor:
         if self.net:
             self.net.down()
             self.net = None
+        if rootless.active():
+            rootless.publish(self.host_key, [])
         if remove_volumes:
             for v in (self.stack.volumes if self.stack else self.data.get("volumes", [])):
                 shutil.rmtree(self.store.root / "volumes" / f"{self.project}_{v}", ignore_errors=True)

@@ -191,8 +191,10 @@ class BuildUser:
 def build_user() -> BuildUser | None:
     """The unprivileged user mmdebstrap runs as when envtool is root (None when it is not: then
     mmdebstrap runs as the caller, in unshare mode all the same)."""
-    if os.geteuid() != 0:
-        return None
+    from envtool.runtime import rootless
+
+    if os.geteuid() != 0 or rootless.active():      # rootless: root of the session's user namespace is
+        return None                                  # the user; mmdebstrap maps its ids in a namespace of its own
     name = os.environ.get("ENVTOOL_BUILD_USER") or BUILD_USER
     try:
         pw = pwd.getpwnam(name)

@@ -69,6 +69,7 @@ def _remove_empty_parents(leaf: str, name: str) -> None:
 
 class CgroupManager(ABC):
     version: int
+    enforces = True                  # limits apply (NoCgroups: a rootless session without delegation)
 
     @abstractmethod
     def create(self, name: str, limits: Limits) -> Cgroup: ...

@@ -68,3 +68,19 @@ def test_listening_ports_and_served_connections_from_proc_net_tcp():
     # one connection to port 8000 is served; the one to 6379 is the container's own (a client);
     # TIME_WAIT does not hold a drain
     assert sockets.serving_in(rows) == 1
+
+
+def test_a_handshake_natted_to_a_leaving_container_keeps_it_draining():
+    table = [
+        "ipv4 2 tcp 6 118 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=40000 dport=8080 "
+        "src=10.89.0.3 dst=10.89.0.1 sport=8000 dport=40000 mark=0 zone=0 use=2",
+        "ipv4 2 tcp 6 100 TIME_WAIT src=127.0.0.1 dst=127.0.0.1 sport=40001 dport=8080 "
+        "src=10.89.0.3 dst=10.89.0.1 sport=8000 dport=40001 [ASSURED] mark=0 zone=0 use=2",
+        "ipv4 2 tcp 6 59 SYN_RECV src=10.89.0.3 dst=10.89.0.4 sport=40002 dport=5432 "
+        "src=10.89.0.4 dst=10.89.0.3 sport=5432 dport=40002 mark=0 zone=0 use=2",
+        "ipv4 2 udp 17 28 src=127.0.0.1 dst=10.89.0.3 sport=1 dport=53 src=10.89.0.3 dst=127.0.0.1 "
+        "sport=53 dport=1 mark=0 zone=0 use=2",
+    ]
+    assert sockets.handshakes_in(table, "10.89.0.3") == 1       # the SYN towards it, not its own client side
+    assert sockets.handshakes_in(table, "10.89.0.4") == 1
+    assert sockets.handshakes_in(table, "10.89.0.30") == 0
