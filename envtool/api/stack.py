@@ -463,6 +463,7 @@ def down(file: str | None = None, directory: str | None = None, volumes: bool = 
     if not paths.root.exists():
         if volumes:
             _remove_volumes(name)
+        _end_idle_session()
         return False
     with _taking_turns(paths):
         did = bool(state.load(paths)) or control.running(paths)

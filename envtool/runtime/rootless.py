@@ -145,6 +145,8 @@ def enter() -> None:
     if not wanted():
         return
     rd = run_dir()
+    if _live_session(rd) is None:
+        preflight()                     # before anything is created: a refusal leaves nothing behind
     _private_run_dir(rd)
     with _locked(rd / "session.lock"):
         session = _live_session(rd)
@@ -189,9 +191,11 @@ def _locked(path: Path) -> Any:
 
 
 def _start_time(pid: int) -> int | None:
+    """The process's start time, None when it is gone (or a zombie: its namespaces are)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
+            fields = f.read().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -304,6 +308,7 @@ class Daemon:
         self.pause = 0
         self.pasta: subprocess.Popen[bytes] | None = None
         self.ports: dict[str, list[tuple[str | None, int, str]]] = {}
+        self.sock_ino = -1
 
     def make_namespaces(self) -> None:
         from envtool.runtime.syscalls import LinuxSyscalls
@@ -397,6 +402,7 @@ class Daemon:
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         srv.bind(str(path))
         os.chmod(path, 0o600)
+        self.sock_ino = path.stat().st_ino
         srv.listen(16)
         srv.settimeout(1.0)
         while True:
@@ -415,7 +421,8 @@ class Daemon:
                     req = json.loads(_read_line(conn))
                 except (OSError, ValueError):
                     continue
-                if req.get("op") == "stop":
+                if req.get("op") == "stop":          # gone before the answer: the next command starts afresh
+                    self.close()
                     _reply(conn, {"ok": True})
                     return
                 if req.get("op") == "ports":
@@ -442,6 +449,8 @@ class Daemon:
             return True
 
     def close(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.rd / "session.json").unlink()          # first: nobody joins a session that is ending
         if self.pasta is not None and self.pasta.poll() is None:
             self.pasta.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -451,9 +460,11 @@ class Daemon:
                 os.kill(self.pause, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pause, 0)
-        for name in ("session.json", "session.sock", "pasta.pid"):
-            with contextlib.suppress(FileNotFoundError):
-                (self.rd / name).unlink()
+        self.pause = 0
+        sock = self.rd / "session.sock"
+        with contextlib.suppress(FileNotFoundError):
+            if sock.stat().st_ino == self.sock_ino:           # not a newer session's
+                sock.unlink()
 
 
 def _read_line(conn: socket.socket) -> bytes:
