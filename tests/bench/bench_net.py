@@ -6,7 +6,11 @@
   container → container  two services of one envtool stack, by service name (bridge, veth, nftables)
   published port       the host → 127.0.0.1:PORT → DNAT → a container
 
-    .venv/bin/python tests/bench/bench_net.py [--runs 5] [--mib 256] [--write docs/benchmarks.md]
+and, with --rootless USER (an ordinary user with a subordinate range, .ci/setup's envtool-test), the
+same stack run by that user (the session's bridge; published ports bound on the host by pasta) and
+pasta's own path (a server in a bare `pasta -t PORT` namespace: the floor of a rootless published port).
+
+    .venv/bin/python tests/bench/bench_net.py [--runs 5] [--mib 256] [--rootless USER] [--write docs/benchmarks.md]
 
 Only addresses this benchmark creates are used: loopback, its own namespaces and its own containers.
 """
@@ -91,9 +95,58 @@ def veth_pair(runs: int, mib: int) -> dict:
             subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
-def containers(runs: int, mib: int) -> tuple[dict, dict]:
+def as_user(user: str | None) -> list[str]:
+    if user is None:
+        return []
+    import pwd
+
+    home = pwd.getpwnam(user).pw_dir
+    return ["runuser", "-u", user, "--", "env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin:/usr/sbin:/sbin",
+            "NO_COLOR=1"]
+
+
+def pasta_only(runs: int, mib: int, user: str) -> dict:
+    """pasta's own figure: the server in a namespace of pasta's, the client on the host's loopback."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        os.chmod(tmp, 0o755)
+        shutil.copy(HERE / "netperf.py", Path(tmp) / "netperf.py")
+        before = user_pids(user)
+        srv = subprocess.Popen([*as_user(user), "pasta", "--config-net", "-f", "-q", "-t", str(PORT + 1), "-u", "none",
+                                "-T", "none", "-U", "none", "--", "python3", f"{tmp}/netperf.py", "serve",
+                                str(PORT + 1)], start_new_session=True)
+        try:
+            wait_connect([], "127.0.0.1", PORT + 1)
+            time.sleep(0.5)          # pasta accepts before the server in its namespace listens
+            return measure([sys.executable, str(HERE / "netperf.py")], "127.0.0.1", PORT + 1, runs, mib)
+        finally:
+            os.killpg(srv.pid, 15)
+            srv.wait()
+            for pid in user_pids(user) - before:     # the server pasta started: ours, ended by pid
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+
+
+def user_pids(user: str) -> set[int]:
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    out = set()
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and os.stat(f"/proc/{p}").st_uid == uid:
+                out.add(int(p))
+        except OSError:
+            continue
+    return out
+
+
+def containers(runs: int, mib: int, user: str | None = None) -> tuple[dict, dict]:
     env = {**os.environ, "ENVTOOL_ROOT": ROOT, "NO_COLOR": "1"}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        if user is not None:
+            os.chmod(tmp, 0o755)
         (Path(tmp) / "bench").mkdir()
         shutil.copy(HERE / "netperf.py", Path(tmp) / "bench" / "netperf.py")
         (Path(tmp) / "envtool.toml").write_text(f"""[project]
@@ -113,7 +166,9 @@ command = ["sleep", "3600"]
 init = true
 volumes = ["./bench:/bench:ro"]
 """)
-        cli = [sys.executable, "-m", "envtool", "-C", tmp]
+        if user is not None:
+            subprocess.run(["chown", "-R", user, tmp], check=True)
+        cli = [*as_user(user), sys.executable, "-m", "envtool", "-C", tmp]
         up = subprocess.run([*cli, "up", "-d"], env=env, capture_output=True, text=True)
         if up.returncode != 0:
             raise SystemExit(f"envtool up failed: {up.stderr.strip()}")
@@ -138,10 +193,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--mib", type=int, default=256)
+    ap.add_argument("--rootless", metavar="USER", help="also measure a rootless stack run by USER, and pasta alone")
     ap.add_argument("--write")
     args = ap.parse_args()
     results = {"host loopback": host_loopback(args.runs, args.mib), "raw veth pair": veth_pair(args.runs, args.mib)}
     results["container → container"], results["published port (host → container)"] = containers(args.runs, args.mib)
+    if args.rootless:
+        c2c, published = containers(args.runs, args.mib, args.rootless)
+        results["rootless: container → container"] = c2c
+        results["rootless: published port (pasta → DNAT → container)"] = published
+        results["pasta alone (host → pasta's namespace)"] = pasta_only(args.runs, args.mib, args.rootless)
     out = {"figure": "network", "results": results, "runs": args.runs, "mib": args.mib,
            "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(out, indent=2))
