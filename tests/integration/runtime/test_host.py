@@ -23,14 +23,17 @@ def test_cgroup_v2_placement_and_cleanup(envtool, py_image, monkeypatch):
         assert not os.path.exists(os.path.join(root, "envtool", "run"))
 
 
-def test_not_root_is_a_clear_error(envtool_env, py_image, tmp_path):
+def test_not_root_without_a_subordinate_range_is_a_clear_error(envtool_env, py_image, tmp_path):
+    """An ordinary user runs rootless (tests/integration/rootless); one without subordinate ids is
+    told how to get them, in one line, before anything is created."""
     if subprocess.run(["which", "setpriv"], capture_output=True).returncode != 0:
         pytest.skip("setpriv (util-linux) is not installed")
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
                            "envtool", "run", py_image, "true"], env={**envtool_env, "HOME": str(tmp_path)},
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
-    assert "needs root" in proc.stderr and "Traceback" not in proc.stderr
+    assert "no subordinate id range" in proc.stderr and "usermod --add-subuids" in proc.stderr
+    assert "Traceback" not in proc.stderr and not os.path.exists("/tmp/envtool-65534")
 
 
 def test_missing_mmdebstrap_is_a_clear_error(envtool_env, tmp_path):

@@ -86,3 +86,15 @@ def test_an_ordinary_users_files(monkeypatch, tmp_path):
     assert rootless.run_dir() == tmp_path / "envtool"
     monkeypatch.setenv(rootless.MARK, "/run/user/7/envtool")          # joined: what the joiner chose
     assert rootless.run_dir() == Path("/run/user/7/envtool") and rootless.active()
+
+
+def test_an_ordinary_users_stacks_keep_their_state_in_the_run_dir(monkeypatch, tmp_path):
+    from envtool.stack.state import Paths, projects_dir
+
+    monkeypatch.setenv(rootless.MARK, str(tmp_path / "run"))
+    one, two = projects_dir(tmp_path / "a"), projects_dir(tmp_path / "b")
+    assert one.parent.parent == tmp_path / "run" / "stores" and one != two         # one directory per store
+    assert Paths.for_project(tmp_path / "a", "shop").socket == one / "shop" / "control.sock"
+    monkeypatch.delenv(rootless.MARK)
+    if os.geteuid() == 0:
+        assert projects_dir(tmp_path / "a") == tmp_path / "a" / "projects"           # root: in the store
