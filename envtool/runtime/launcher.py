@@ -180,34 +180,44 @@ def _fork_in_new_pidns_through_a_middle(sc: Syscalls) -> int:
     first process instead, and exits; we are the subreaper for that moment, so the container's
     process becomes our child (waitpid, pidfd) as if we had forked it."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
     sc.set_child_subreaper(True)
     try:
         middle = os.fork()
     except OSError as e:
         sc.set_child_subreaper(False)
-        os.close(read_fd)
-        os.close(write_fd)
+        for fd in (read_fd, write_fd, go_r, go_w):
+            os.close(fd)
         raise SyscallError("fork", "", e.errno or 0) from None
     if middle == 0:
         os.close(read_fd)
+        os.close(go_w)
         try:
             sc.unshare(CLONE_NEWPID)
             pid = os.fork()
         except BaseException as e:
             os.write(write_fd, f"E{getattr(e, 'errno', 0) or 0}".encode())
             os._exit(1)
-        if pid == 0:                      # the container's first process, in its new pid namespace
-            os.close(write_fd)
+        if pid == 0:                      # the container's first process, in its new pid namespace:
+            os.close(write_fd)            # it goes on once it is our child (a parent-death signal set
+            go = os.read(go_r, 1)         # while the middle lived would fire when the middle exits)
+            os.close(go_r)
+            if go != b"1":
+                os._exit(1)
             return 0
         os.write(write_fd, str(pid).encode())
         os._exit(0)
     os.close(write_fd)
+    os.close(go_r)
     try:
         said = os.read(read_fd, 64).decode()
         os.waitpid(middle, 0)
+        if said and not said.startswith("E"):
+            os.write(go_w, b"1")
     finally:
         sc.set_child_subreaper(False)
         os.close(read_fd)
+        os.close(go_w)
     if not said or said.startswith("E"):
         raise SyscallError("fork", "", int(said[1:] or 0))
     return int(said)

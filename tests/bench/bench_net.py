@@ -142,6 +142,28 @@ def user_pids(user: str) -> set[int]:
     return out
 
 
+def podman_published(runs: int, mib: int, user: str, image: str = "localhost/envtool-bench-py:latest") -> dict:
+    """Rootless podman's published port (its default for a user: rootlessport) on the same image,
+    which bench_rootless.py loads into the user's podman store."""
+    if not shutil.which("podman"):
+        return {"error": "podman is not installed"}
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        os.chmod(tmp, 0o755)
+        shutil.copy(HERE / "netperf.py", Path(tmp) / "netperf.py")
+        name = f"benchnet-{uuid.uuid4().hex[:6]}"
+        run = subprocess.run([*as_user(user), "podman", "run", "-d", "--rm", "--name", name, "-p",
+                              f"127.0.0.1:{PUBLISHED + 2}:{PORT}", "-v", f"{tmp}:/bench:ro", image, "python3",
+                              "/bench/netperf.py", "serve", str(PORT)], capture_output=True, text=True)
+        if run.returncode != 0:
+            return {"error": run.stderr.strip()[-200:]}
+        try:
+            wait_connect([], "127.0.0.1", PUBLISHED + 2)
+            time.sleep(0.5)
+            return measure([sys.executable, str(HERE / "netperf.py")], "127.0.0.1", PUBLISHED + 2, runs, mib)
+        finally:
+            subprocess.run([*as_user(user), "podman", "rm", "-f", name], capture_output=True)
+
+
 def containers(runs: int, mib: int, user: str | None = None) -> tuple[dict, dict]:
     env = {**os.environ, "ENVTOOL_ROOT": ROOT, "NO_COLOR": "1"}
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
@@ -203,6 +225,7 @@ def main() -> None:
         results["rootless: container → container"] = c2c
         results["rootless: published port (pasta → DNAT → container)"] = published
         results["pasta alone (host → pasta's namespace)"] = pasta_only(args.runs, args.mib, args.rootless)
+        results["rootless podman: published port"] = podman_published(args.runs, args.mib, args.rootless)
     out = {"figure": "network", "results": results, "runs": args.runs, "mib": args.mib,
            "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(out, indent=2))
@@ -219,6 +242,9 @@ def write_section(path: Path, out: dict) -> None:
              "path.", "",
              "| path | throughput MiB/s | vs raw veth | round trip µs |", "|---|---:|---:|---:|"]
     for name, r in out["results"].items():
+        if "error" in r:
+            lines.append(f"| {name} | failed: {r['error']} | | |")
+            continue
         t, rt = r["mib_s"], r["rtt_us"]
         lines.append(f"| {name} | {t['median']:.0f} ({t['min']:.0f}–{t['max']:.0f}) | {t['median'] / veth:.0%} | "
                      f"{rt['median']:.0f} ({rt['min']:.0f}–{rt['max']:.0f}) |")
