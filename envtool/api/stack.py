@@ -422,7 +422,6 @@ def rootless_checks(loaded: Any, warnings: list[str] | None) -> None:
     (refused before anything starts), and limits are said once when no cgroup is delegated."""
     from envtool.runtime import rootless
     from envtool.runtime.cgroups import detect
-    from envtool.spec.model import PortMapping
 
     if not rootless.active():
         return
@@ -433,7 +432,7 @@ def rootless_checks(loaded: Any, warnings: list[str] | None) -> None:
         floor = 1024
     for name, svc in loaded.project.services.items():
         for port in svc.ports:
-            published = port.published if isinstance(port, PortMapping) else None
+            published = port.published
             if published is not None and 0 < published < floor:
                 from envtool.errors import InputError
 

@@ -20,7 +20,6 @@ and pasta's log; the store defaults to $XDG_DATA_HOME/envtool (~/.local/share/en
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -99,6 +98,20 @@ def subid_range(path: str, user: str, uid: int) -> tuple[int, int] | None:
     return None
 
 
+def free_range(path: str = "/etc/subuid") -> str:
+    """A span of SUBIDS ids past every range in the file (from 100000 up), for the hint."""
+    end = 100000
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(":")
+                if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit() and int(parts[1]) < 2**31:
+                    end = max(end, int(parts[1]) + int(parts[2]))
+    except OSError:
+        pass
+    return f"{end}-{end + SUBIDS - 1}"
+
+
 def _user() -> str:
     try:
         return pwd.getpwuid(os.getuid()).pw_name
@@ -128,7 +141,7 @@ def preflight() -> tuple[tuple[int, int], tuple[int, int]]:
         missing = "/etc/subuid" if uids is None else "/etc/subgid"
         raise HostError(f"{user} has no subordinate id range of {SUBIDS} ids in {missing}; envtool gives "
                         "container users (postgres, www-data …) ids from it",
-                        hint=f"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}")
+                        hint=f"sudo usermod --add-subuids {free_range()} --add-subgids {free_range()} {user}")
     if not shutil.which("pasta"):
         raise HostError("pasta is not installed; envtool connects rootless stacks to the network and "
                         "publishes their ports with it", hint="sudo apt-get install passt")
@@ -508,4 +521,4 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         sys.exit(main(sys.argv[1:]))
-    sys.exit(errno.EINTR)
+    sys.exit(130)

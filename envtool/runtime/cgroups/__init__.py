@@ -57,8 +57,8 @@ def detect(mounts_file: str = "/proc/self/mounts", force: str | None = None) -> 
 
 def delegated(mounts_file: str = "/proc/self/mounts", self_cgroup: str = "/proc/self/cgroup",
               owner: int | None = None) -> CgroupManager:
-    """A rootless session's cgroups: under the nearest ancestor of our own cgroup v2 that we may
-    write and that offers the memory controller (systemd's user@UID.service), else none."""
+    """A rootless session's cgroups: under the topmost ancestor of our own cgroup v2 that we own,
+    may write and that offers the memory controller (systemd's user@UID.service), else none."""
     v2_root = None
     with open(mounts_file) as f:
         for line in f:

@@ -17,6 +17,8 @@ def test_subordinate_range_by_name_or_uid_and_big_enough(tmp_path):
     assert rootless.subid_range(str(f), "bob", 1005) == (400000, 70000)
     assert rootless.subid_range(str(f), "carol", 1006) is None
     assert rootless.subid_range(str(tmp_path / "missing"), "alice", 1001) is None
+    assert rootless.free_range(str(f)) == "470000-535535"                   # past every range (for the hint)
+    assert rootless.free_range(str(tmp_path / "missing")) == "100000-165535"
 
 
 def test_pasta_binds_exactly_the_published_ports_on_their_addresses():
