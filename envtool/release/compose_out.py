@@ -85,9 +85,27 @@ def compose(project: Project, images: dict[str, str], registry: str) -> tuple[di
                 vols.append(v.target)
         if vols:
             s["volumes"] = vols
+        if svc.secrets:
+            s["secrets"] = [ref.source if (ref.target in (None, ref.source) and ref.uid is None and ref.gid is None
+                                           and ref.mode == 0o400) else
+                            {"source": ref.source, **({"target": ref.target} if ref.target else {}),
+                             **({"uid": str(ref.uid)} if ref.uid is not None else {}),
+                             **({"gid": str(ref.gid)} if ref.gid is not None else {}), "mode": ref.mode}
+                            for ref in svc.secrets]
         services[name] = s
     # no `name:`, which docker-compose 1.x and Swarm refuse: the caller says it in a comment
     doc: dict[str, Any] = {"services": services}
     if project.volumes:
         doc["volumes"] = {v: {} for v in sorted(project.volumes)}
+    used = sorted({r.source for svc in project.services.values() for r in svc.secrets})
+    if used:                 # where each value comes from, never the value
+        doc["secrets"] = {n: ({"file": project.secrets[n].file} if project.secrets[n].file else
+                              {"environment": project.secrets[n].environment}) for n in used}
+        if any(not (project.secrets[n].file or "/").startswith("/") for n in used):
+            notes.append("secrets: a relative file is read next to the Compose file")
+        for n in used:
+            if project.secrets[n].environment:
+                notes.append(f"secret {n}: `environment:` is the Compose spec's (docker compose v2, podman-compose); "
+                             f"for docker-compose 1.x or Swarm make it `external: true` after "
+                             f"`printf %s \"${project.secrets[n].environment}\" | docker secret create {n} -`")
     return doc, notes

@@ -137,6 +137,42 @@ def _volumes(name: str, svc: Service, notes: list[str]) -> tuple[list[dict[str, 
     return mounts, volumes
 
 
+def secret_name(project: str, secret: str) -> str:
+    """The Kubernetes Secret a project's secret is read from (created by the operator, never exported)."""
+    return dns_name(f"{project}-{secret}")
+
+
+def _secrets(project: str, name: str, svc: Service, notes: list[str]
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each secret as a file /run/secrets/TARGET from a Secret volume (key `value`): a reference,
+    never the value.  uid/gid have no per-file equivalent (the pod's fsGroup covers the group)."""
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    for ref in svc.secrets:
+        target = ref.target or ref.source
+        vol = dns_name(f"secret-{ref.source}")[:63]
+        if not any(v["name"] == vol for v in volumes):
+            volumes.append({"name": vol, "secret": {"secretName": secret_name(project, ref.source),
+                                                    "items": [{"key": "value", "path": target, "mode": ref.mode}]}})
+        mounts.append({"name": vol, "mountPath": f"/run/secrets/{target}", "subPath": target, "readOnly": True})
+        if ref.uid is not None or ref.gid is not None:
+            notes.append(f"{name}: secret {ref.source}: uid/gid have no per-file equivalent in a Secret volume "
+                         "(set the pod's securityContext.fsGroup)")
+    return mounts, volumes
+
+
+def secret_notes(project: Project, env: str | None) -> list[str]:
+    """How to create each Secret the manifests refer to, from the source this environment names."""
+    out = []
+    for sname, src in sorted(project.secrets.items()):
+        if not any(r.source == sname for svc in project.services.values() for r in svc.secrets):
+            continue
+        where = f"--from-file=value={src.file}" if src.file else f"--from-literal=value=\"${src.environment}\""
+        out.append(f"secret {sname}{f' ({env})' if env else ''}: create it in the cluster before applying: "
+                   f"kubectl create secret generic {secret_name(project.name, sname)} {where}")
+    return out
+
+
 def _labels(project: str, name: str) -> dict[str, str]:
     return {NAME: dns_name(name), PART_OF: project}
 
@@ -178,12 +214,18 @@ def resources(project: Project, images: dict[str, str], notes: list[str]) -> dic
         if sname in first:
             continue
         mounts, volumes = _volumes(sname, svc, notes)
+        secret_mounts, secret_volumes = _secrets(name, sname, svc, notes)
+        mounts += secret_mounts
+        volumes += secret_volumes
         container = _container(name, sname, svc, images, notes, mounts)
         init = []
         for dep, cond in sorted(svc.depends_on.items()):
             if dep in first:
                 dep_svc = project.services[dep]
                 dep_mounts, dep_vols = _volumes(dep, dep_svc, notes)
+                dep_secret_mounts, dep_secret_vols = _secrets(name, dep, dep_svc, notes)
+                dep_mounts += dep_secret_mounts
+                dep_vols += dep_secret_vols
                 init.append(_container(name, dep, dep_svc, images, notes, dep_mounts))
                 volumes += [v for v in dep_vols if v not in volumes]
             else:
@@ -263,6 +305,7 @@ def export(base: Project, environments: dict[str, Project], images: dict[str, st
     ex = Export()
     notes: list[str] = []
     base_docs = resources(base, images, notes)
+    notes += secret_notes(base, None)
     for stem, docs in base_docs.items():
         ex.files[f"base/{stem}.yaml"] = docs
     refs = sorted({s.image for s in base.services.values()})
@@ -275,6 +318,8 @@ def export(base: Project, environments: dict[str, Project], images: dict[str, st
     for env, project in sorted(environments.items()):
         env_notes: list[str] = []
         env_docs = resources(project, images, env_notes)
+        if project.secrets != base.secrets:
+            env_notes += secret_notes(project, env)
         patches, extra = [], []
         for stem, docs in env_docs.items():
             before = {(d["kind"], d["metadata"]["name"]): d for d in base_docs.get(stem, [])}

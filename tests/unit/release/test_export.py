@@ -176,3 +176,66 @@ update = { failure_action = "pause" }
     assert doc["services"]["web"]["deploy"]["update_config"] == {
         "parallelism": 2, "order": "start-first", "monitor": "90s", "failure_action": "rollback"}
     assert doc["services"]["db"]["deploy"]["update_config"]["order"] == "stop-first"
+
+
+SECRET_STACK = """
+[project]
+name = "shop"
+[secrets.db-password]
+file = "secrets/db-password.txt"
+[secrets.api-key]
+environment = "SHOP_API_KEY"
+[services.db]
+image = "docker.io/library/postgres@sha256:""" + "2" * 64 + """"
+secrets = ["db-password"]
+environment = { POSTGRES_PASSWORD_FILE = "/run/secrets/db-password" }
+[services.api]
+image = "docker.io/library/python@sha256:""" + "3" * 64 + """"
+secrets = [{ source = "db-password", target = "pg", mode = 0o440 }, "api-key"]
+depends_on = { db = "started" }
+ports = ["8000:8000"]
+[environments.production.secrets.db-password]
+file = "/etc/shop/db-password"
+"""
+
+
+def test_secrets_are_exported_as_references_never_values(tmp_path, monkeypatch):
+    (tmp_path / "envtool.toml").write_text(SECRET_STACK)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "db-password.txt").write_text("hunter2-the-value\n")
+    monkeypatch.setenv("SHOP_API_KEY", "key-value-from-env")
+    ex = _export(tmp_path)
+    _write(ex, tmp_path / "k8s")
+    text = "".join(p.read_text() for p in (tmp_path / "k8s").rglob("*.yaml")) + "\n".join(ex.notes)
+    assert "hunter2" not in text and "key-value-from-env" not in text
+    _validate(*[p for p in (tmp_path / "k8s").rglob("*.yaml") if p.name != "kustomization.yaml"])
+    pod = next(d for d in ex.files["base/api.yaml"] if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/run/secrets/pg"]["readOnly"] and mounts["/run/secrets/pg"]["subPath"] == "pg"
+    assert "/run/secrets/api-key" in mounts
+    vols = {v["name"]: v for v in pod["volumes"]}
+    assert vols["secret-db-password"]["secret"] == {"secretName": "shop-db-password",
+                                                    "items": [{"key": "value", "path": "pg", "mode": 0o440}]}
+    assert any("kubectl create secret generic shop-db-password --from-file=value=secrets/db-password.txt" in n
+               for n in ex.notes)
+    assert any("(production)" in n and "--from-file=value=/etc/shop/db-password" in n for n in ex.notes)
+    assert any('--from-literal=value="$SHOP_API_KEY"' in n for n in ex.notes)
+
+    loaded = api.load_project(None, str(tmp_path))
+    doc, _ = compose(loaded.project, {s.image: "sha256:" + "4" * 64 for s in loaded.project.services.values()},
+                     "localhost:5000")
+    assert doc["secrets"] == {"api-key": {"environment": "SHOP_API_KEY"},
+                              "db-password": {"file": "secrets/db-password.txt"}}
+    assert doc["services"]["db"]["secrets"] == ["db-password"]
+    assert doc["services"]["api"]["secrets"] == [{"source": "db-password", "target": "pg", "mode": 0o440}, "api-key"]
+    assert "hunter2" not in yaml_text([doc]) and "key-value-from-env" not in yaml_text([doc])
+    prod = api.load_project(None, str(tmp_path), "production")
+    doc, notes = compose(prod.project, {s.image: "sha256:" + "4" * 64 for s in prod.project.services.values()},
+                         "localhost:5000")
+    assert doc["secrets"]["db-password"] == {"file": "/etc/shop/db-password"}
+    f = tmp_path / "compose.yaml"
+    f.write_text(yaml_text([doc]))
+    pc = Path(sys.executable).parent / "podman-compose"      # the Compose spec's `environment:` secret
+    proc = subprocess.run([str(pc), "-f", str(f), "config"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any("docker secret create" in n for n in notes)    # docker-compose 1.x and Swarm: external
