@@ -30,12 +30,15 @@ from envtool.api.project import (
 )
 from envtool.api.releases import (
     bundle,
+    deploy,
     export_compose,
     export_kubernetes,
     image_digests,
     import_compose,
     promote,
     releases,
+    remote_have,
+    remote_receive,
 )
 from envtool.api.stack import (
     control_services,
@@ -56,9 +59,9 @@ from envtool.runtime.host import check_host
 
 __all__ = [
     "Context", "configure", "context", "reset",
-    "StackHooks", "build", "bundle", "check_host", "config", "control_services", "desired_stack", "diff",
+    "StackHooks", "build", "bundle", "check_host", "config", "control_services", "deploy", "desired_stack", "diff",
     "down", "early_exits", "exec_spec", "export_compose", "export_kubernetes", "gc", "image_digests", "import_compose", "init",
     "list_images", "load_project", "lock", "log_files", "open_store", "plan", "project_name", "promote", "ps",
-    "pull", "push", "releases", "resolve_image", "rollback", "run", "save", "schema_text", "service_images", "start_watch_daemon",
+    "pull", "push", "releases", "remote_have", "remote_receive", "resolve_image", "rollback", "run", "save", "schema_text", "service_images", "start_watch_daemon",
     "stop_watch_daemon", "stored_image", "up", "up_bundle", "validate", "watch_log", "watcher",
 ]

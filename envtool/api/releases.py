@@ -229,3 +229,97 @@ def image_digests(loaded: Any, reporter: Any = None, notes: list[str] | None = N
         except EnvtoolError as e:
             raise ImageNotFound(f"cannot resolve image {r!r} to a digest: {e.message}", hint=e.hint) from None
     return out
+
+
+# ---- deploy over SSH -------------------------------------------------------------------------------
+def deploy(url: str, env: str | None = None, bundle: str | None = None, file: str | None = None,
+           directory: str | None = None, remote: str | None = None, reporter: Any = None) -> dict[str, Any]:
+    """Send a release to the host at `url` (ssh://[user@]host[:port]) and run it there: only the
+    blobs it lacks travel, it verifies everything against the release id and runs the release in
+    `env` with start-first replacement.  Returns {"release", "host", "env", "sent_bytes",
+    "blobs_sent", "blobs_held", "containers"}."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from envtool.release import bundle as bundle_file
+    from envtool.release import deploy as dep
+
+    target = dep.parse_target(url)
+    remote_cmd = dep.remote_command(remote)
+    check_host(need_overlay=False)
+    store = open_store()
+    if bundle is not None:
+        rel = bundle_file.read(Path(bundle), store)
+    else:
+        loaded = load_project(file, directory)
+        images = service_images(loaded, reporter, locked=True)
+        rel = release_for(loaded, images, store, [env] if env else None)
+    if env is not None and env not in rel.stack["environments"]:
+        raise SpecError(f"the release has no environment {env!r}",
+                        hint=f"it has: {', '.join(sorted(rel.stack['environments'])) or 'none'}")
+    wanted = bundle_file.release_blobs(rel, store)
+
+    def ssh(args: list[str], stdin: Any = None, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        try:
+            return subprocess.run(dep.ssh_argv(target, remote_cmd, args), stdin=stdin, input=data,
+                                  capture_output=True)
+        except FileNotFoundError as e:
+            raise dep.DeployError(f"cannot run ssh: {e.strerror}: {e.filename}",
+                                  hint="apt-get install openssh-client, or set ENVTOOL_SSH") from None
+
+    started = time.monotonic()
+    have = ssh(["remote-have"], data=json.dumps(wanted).encode())
+    if have.returncode != 0:
+        raise dep.failure(target, have.returncode, have.stderr.decode(errors="replace"), remote_cmd)
+    try:
+        held = {d for d in json.loads(have.stdout) if d in wanted}
+    except (ValueError, TypeError):
+        raise dep.DeployError(f"{target}: `{' '.join(remote_cmd)} remote-have` answered something else",
+                              hint="is the envtool there this version?") from None
+    with tempfile.TemporaryFile(dir=store.tmp_dir) as thin:
+        bundle_file.write(rel, store, thin, compress=True, reporter=reporter, skip=frozenset(held))
+        sent = thin.tell()
+        thin.seek(0)
+        args = ["remote-receive", "--release", rel.id, *(["--env", env] if env else [])]
+        got = ssh(args, stdin=thin)
+    err = got.stderr.decode(errors="replace")
+    if got.returncode != 0:
+        raise dep.failure(target, got.returncode, err, remote_cmd)
+    try:
+        result = json.loads(got.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise dep.DeployError(f"{target}: the remote envtool ran the release but answered no result",
+                              hint=err.strip().splitlines()[-1] if err.strip() else None) from None
+    for line in err.splitlines():           # the remote's own warnings (a secret's source, limits …)
+        if line.startswith("warning"):
+            sys.stderr.write(f"{target}: {line}\n")
+    return {"release": rel.id, "host": str(target), "env": env, "project": result.get("project"),
+            "sent_bytes": sent, "blobs_sent": len(wanted) - len(held), "blobs_held": len(held),
+            "seconds": round(time.monotonic() - started, 2), "containers": result.get("containers", [])}
+
+
+def remote_have(digests: list[str]) -> list[str]:
+    """The side of `deploy` on the host: which of these blobs this store holds."""
+    store = open_store()
+    return [d for d in digests if isinstance(d, str) and d.startswith("sha256:") and len(d) == 71
+            and all(c in "0123456789abcdef" for c in d[7:]) and store.has_blob(d)]
+
+
+def remote_receive(stream: Any, release: str, env: str | None = None) -> dict[str, Any]:
+    """The side of `deploy` on the host: read the thin bundle from `stream`, verify it is release
+    `release` (blobs it did not carry are re-hashed here), then run it as `up -d --bundle` does."""
+    import shutil
+    import tempfile
+
+    from envtool.api.stack import up_bundle
+
+    check_host(need_overlay=False)
+    store = open_store()
+    with tempfile.NamedTemporaryFile(dir=store.tmp_dir, prefix="deploy-", suffix=".bundle") as f:
+        shutil.copyfileobj(stream, f, 1 << 20)
+        f.flush()
+        final, rid = up_bundle(f.name, env, expect=release, thin=True, origin="deploy over ssh")
+    return {**final, "release": rid}

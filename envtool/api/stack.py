@@ -283,19 +283,20 @@ def _check_bundle(bundle: str, rid: str, project: Any, directory: Path) -> None:
 
 
 def up_bundle(bundle: str, env: str | None = None, reporter: Any = None, on_event: Any = None,
-              expect: str | None = None) -> tuple[dict[str, Any], str]:
+              expect: str | None = None, thin: bool = False, origin: str | None = None) -> tuple[dict[str, Any], str]:
     """Run a release bundle: every part verified, no project directory and no package mirror needed.
     Returns (final rows, release id)."""
     from envtool.release import bundle as bundle_file
 
     check_host()
     store = open_store()
-    rel = bundle_file.read(Path(bundle), store)
+    rel = bundle_file.read(Path(bundle), store, thin=thin)
     if expect and rel.id != expect:
         from envtool.release.bundle import BundleError
 
-        raise BundleError(f"{bundle} is release {rel.id}, not {expect}", hint="check which file you copied")
-    final = _run_release(rel, env, bundle, on_event, f"bundle:{os.path.abspath(bundle)}")
+        raise BundleError(f"{origin or bundle} is release {rel.id}, not {expect}", hint="check which file you copied")
+    final = _run_release(rel, env, origin or bundle, on_event,
+                         f"bundle:{os.path.abspath(bundle)}" if origin is None else origin)
     return {**final, "project": rel.project}, rel.id
 
 

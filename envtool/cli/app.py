@@ -28,7 +28,8 @@ def wants_debug(args: list[str]) -> bool:
 # commands that start, enter or tear down containers (or build images in them): an ordinary user
 # runs them inside the rootless session (runtime/rootless.py); the rest need no namespace at all
 SESSION_COMMANDS = frozenset({"up", "down", "run", "exec", "stop", "start", "restart", "scale", "watch", "build",
-                              "lock", "save", "gc", "push", "pull", "bundle", "promote", "rollback"})
+                              "lock", "save", "gc", "push", "pull", "bundle", "promote", "rollback", "deploy",
+                              "remote-receive"})
 
 
 def command_of(args: list[str]) -> str | None:

@@ -109,8 +109,22 @@ def image_blobs(store: Store, image: Image) -> list[str]:
     return [image.manifest_digest, image.config_digest, *(layer.digest for layer in image.layers)]
 
 
-def write(release: Release, store: Store, output: Path, compress: bool = True, reporter: Any = None) -> str:
-    """Write the bundle (atomically) and return the release id."""
+def release_blobs(release: Release, store: Store) -> list[str]:
+    """Every blob the release needs: each image's manifest, config and layers, and its files."""
+    digests: list[str] = []
+    for _ref, digest in sorted(release.images.items()):
+        for d in image_blobs(store, store.image(digest)):
+            if d not in digests:
+                digests.append(d)
+    if release.files:
+        digests.append(release.files)
+    return digests
+
+
+def write(release: Release, store: Store, output: Path | IO[bytes], compress: bool = True, reporter: Any = None,
+          skip: frozenset[str] = frozenset()) -> str:
+    """Write the bundle (atomically, or to an open stream) and return the release id.  `skip`: blobs
+    the receiver already holds (a *thin* bundle for `deploy`: read it with thin=True)."""
     digests: list[str] = []
     manifests = []
     for ref, digest in sorted(release.images.items()):
@@ -123,28 +137,14 @@ def write(release: Release, store: Store, output: Path, compress: bool = True, r
     if release.files:
         digests.append(release.files)
     index = {"schemaVersion": 2, "mediaType": oci.INDEX, "manifests": manifests}
+    digests = [d for d in digests if d not in skip]
+    if not isinstance(output, Path):
+        _write_tar(release, store, output, index, digests, compress, reporter, "deploy")
+        return release.id
     tmp = output.with_name(f".{output.name}.tmp")
     try:
         with open(tmp, "wb") as raw:
-            out: IO[bytes] = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=1) \
-                if compress else raw   # type: ignore[assignment]
-            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                _entry(tar, "release.json", canonical_json(release.document))
-                _entry(tar, "stack.json", release.stack_bytes)
-                _entry(tar, "envtool.lock", release.lock)
-                _entry(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-                _entry(tar, "index.json", canonical_json(index))
-                for i, d in enumerate(digests, 1):
-                    size = store.blob_path(d).stat().st_size
-                    if reporter:
-                        reporter.step(output.name, i, len(digests), f"{d[:19]} ({size / 1e6:.1f} MB)")
-                    started = time.monotonic()
-                    store.verify_blob(d)
-                    _entry(tar, f"blobs/sha256/{digest_hex(d)}", path=store.blob_path(d))
-                    if reporter:
-                        reporter.done(output.name, d, False, time.monotonic() - started)
-            if compress:
-                out.close()
+            _write_tar(release, store, raw, index, digests, compress, reporter, output.name)
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -152,10 +152,35 @@ def write(release: Release, store: Store, output: Path, compress: bool = True, r
     return release.id
 
 
+def _write_tar(release: Release, store: Store, raw: IO[bytes], index: dict[str, Any], digests: list[str],
+               compress: bool, reporter: Any, label: str) -> None:
+    out: IO[bytes] = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=1) \
+        if compress else raw   # type: ignore[assignment]
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        _entry(tar, "release.json", canonical_json(release.document))
+        _entry(tar, "stack.json", release.stack_bytes)
+        _entry(tar, "envtool.lock", release.lock)
+        _entry(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        _entry(tar, "index.json", canonical_json(index))
+        for i, d in enumerate(digests, 1):
+            size = store.blob_path(d).stat().st_size
+            if reporter:
+                reporter.step(label, i, len(digests), f"{d[:19]} ({size / 1e6:.1f} MB)")
+            started = time.monotonic()
+            store.verify_blob(d)
+            _entry(tar, f"blobs/sha256/{digest_hex(d)}", path=store.blob_path(d))
+            if reporter:
+                reporter.done(label, d, False, time.monotonic() - started)
+    if compress:
+        out.close()
+
+
 # ---- reading ------------------------------------------------------------------------------------
-def read(path: Path, store: Store) -> Release:
+def read(path: Path, store: Store, thin: bool = False) -> Release:
     """Stream the bundle into the store, verifying every part; returns the Release.  Blobs enter the
-    store only under the digest they hash to, so a refused bundle leaves nothing usable behind."""
+    store only under the digest they hash to, so a refused bundle leaves nothing usable behind.
+    thin: blobs left out of the bundle (`deploy` sends only what this store lacks) must be in the
+    store already, where they are verified against their digest too."""
     if not path.is_file():
         raise BundleError(f"no bundle at {path}", hint="make one with `envtool bundle -o FILE`")
     parts: dict[str, bytes] = {}
@@ -178,7 +203,33 @@ def read(path: Path, store: Store) -> Release:
                 blobs.add(digest)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise BundleError(f"{path}: not a readable bundle: {e}", hint="copy the file again") from None
-    return _verify(path, parts, blobs, store)
+    return _verify(path, parts, blobs, store, thin)
+
+
+def release_blobs_named(release: Release, store: Store) -> set[str]:
+    """The blobs a release names that this store can say anything about (manifests it holds, and
+    what those manifests name)."""
+    out: set[str] = set()
+    for digest in release.images.values():
+        out.add(digest)
+        if store.has_blob(digest) and _intact(store, digest):
+            try:
+                out.update(image_blobs(store, store.image(digest)))
+            except Exception:  # noqa: BLE001 - an unreadable manifest: _verify says so
+                pass
+    if release.files:
+        out.add(release.files)
+    return out
+
+
+def _intact(store: Store, digest: str) -> bool:
+    if not store.has_blob(digest):
+        return False
+    try:
+        store.verify_blob(digest)
+        return True
+    except Exception:  # noqa: BLE001 - a damaged blob in our own store is as good as missing
+        return False
 
 
 def _import_blob(f: IO[bytes], digest: str, store: Store, path: Path) -> None:
@@ -202,7 +253,7 @@ def _import_blob(f: IO[bytes], digest: str, store: Store, path: Path) -> None:
     store.put_file(tmp, digest)
 
 
-def _verify(path: Path, parts: dict[str, bytes], blobs: set[str], store: Store) -> Release:
+def _verify(path: Path, parts: dict[str, bytes], blobs: set[str], store: Store, thin: bool = False) -> Release:
     def altered(what: str) -> BundleError:
         return BundleError(f"{path}: {what}: the bundle was altered or is damaged",
                            hint="refusing to run it; make the bundle again from the project")
@@ -222,6 +273,8 @@ def _verify(path: Path, parts: dict[str, bytes], blobs: set[str], store: Store) 
                       doc.get("files"))
     if canonical_json(release.document) != parts["release.json"] or release.stack_bytes != parts["stack.json"]:
         raise altered("release.json does not describe the stack, lock and images it came with")
+    if thin:        # what the sender left out, because this store said it holds it: checked here
+        blobs = blobs | {d for d in release_blobs_named(release, store) if d not in blobs and _intact(store, d)}
     for ref, digest in release.images.items():
         image = _image(store, digest, blobs, altered)
         for d in image_blobs(store, image):

@@ -103,9 +103,9 @@ def compose(project: Project, images: dict[str, str], registry: str) -> tuple[di
                               {"environment": project.secrets[n].environment}) for n in used}
         if any(not (project.secrets[n].file or "/").startswith("/") for n in used):
             notes.append("secrets: a relative file is read next to the Compose file")
-        for n in used:
-            if project.secrets[n].environment:
-                notes.append(f"secret {n}: `environment:` is the Compose spec's (docker compose v2, podman-compose); "
-                             f"for docker-compose 1.x or Swarm make it `external: true` after "
-                             f"`printf %s \"${project.secrets[n].environment}\" | docker secret create {n} -`")
+        for sec in used:
+            if project.secrets[sec].environment:
+                notes.append(f"secret {sec}: `environment:` is the Compose spec's (docker compose v2, podman-compose); "
+                             f"for docker-compose 1.x or Swarm make it `external: true` after `printf %s "
+                             f"\"${project.secrets[sec].environment}\" | docker secret create {sec} -`")
     return doc, notes

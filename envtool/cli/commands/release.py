@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import typer
@@ -14,6 +15,9 @@ def register(app: typer.Typer) -> None:
     app.command("diff")(diff)
     app.command("bundle")(bundle)
     app.command("promote")(promote)
+    app.command("deploy")(deploy)
+    app.command("remote-have", hidden=True)(remote_have)
+    app.command("remote-receive", hidden=True)(remote_receive)
     app.command("releases")(releases)
     app.command("rollback")(rollback)
     export_app = typer.Typer(help="Hand the stack to another engine: kubernetes (Kustomize) or compose.",
@@ -84,6 +88,52 @@ def promote(ctx: typer.Context, source: str = typer.Option(..., "--from", help="
     render.info(f"promoted {out['release']} from {source} to {target} (healthy in {source} since "
                 f"{out['healthy_since']}); recorded in {out['file']}")
     render.info(f"deploy it: envtool up --bundle FILE --env {target} --release {out['release']}")
+
+
+def deploy(ctx: typer.Context, host: str = typer.Argument(..., help="ssh://[user@]host[:port]"),
+           env: str | None = typer.Option(None, "--env", "-e", help="The environment to run there."),
+           bundle: str | None = typer.Option(None, "--bundle", help="Deploy this bundle (default: the project "
+                                                                    "as it is, built and locked)."),
+           remote: str | None = typer.Option(None, "--remote-envtool", help="envtool's command on the host "
+                                                                            "(default: ENVTOOL_REMOTE, else envtool)."),
+           progress: str = typer.Option("auto", "--progress", help="Progress: auto | plain | quiet."),
+           json_: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
+    """Run a release on another host over SSH: only the blobs it lacks are sent, it verifies the
+    release id and replaces containers start-first there.  Secrets are read on that host."""
+    from envtool.cli.progress import reporter
+
+    rep = reporter(progress, only_work=True)
+    with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
+        out = api.deploy(host, env, bundle, ctx.obj.file, ctx.obj.directory, remote, rep)
+    if json_:
+        render.print_json(out)
+        return
+    render.info(f"release {out['release']} runs on {out['host']}" + (f" ({env})" if env else "")
+                + f": sent {out['sent_bytes'] / 1e6:.2f} MB ({out['blobs_sent']} blobs; {out['blobs_held']} "
+                f"already there) in {out['seconds']:.1f}s")
+    for row in out["containers"]:
+        typer.echo(f"{row.get('name')}: {row.get('status')}")
+
+
+def remote_have() -> None:
+    """(Used by `deploy` over SSH.)  Reads a JSON list of blob digests; prints those this store holds."""
+    import sys
+
+    try:
+        wanted = json.loads(sys.stdin.read() or "[]")
+    except ValueError:
+        wanted = []
+    typer.echo(json.dumps(api.remote_have(wanted if isinstance(wanted, list) else [])))
+
+
+def remote_receive(release: str = typer.Option(..., "--release"),
+                   env: str | None = typer.Option(None, "--env", "-e")) -> None:
+    """(Used by `deploy` over SSH.)  Reads a thin bundle on stdin, verifies it and runs it."""
+    import sys
+
+    out = api.remote_receive(sys.stdin.buffer, release, env)
+    typer.echo(json.dumps({"release": out["release"], "project": out.get("project"),
+                           "containers": out.get("containers", [])}, default=str))
 
 
 def releases(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
