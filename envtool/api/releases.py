@@ -256,7 +256,7 @@ def deploy(url: str, env: str | None = None, bundle: str | None = None, file: st
     else:
         loaded = load_project(file, directory)
         images = service_images(loaded, reporter, locked=True)
-        rel = release_for(loaded, images, store, [env] if env else None)
+        rel = release_for(loaded, images, store)     # every environment: one release id, staging to production
     if env is not None and env not in rel.stack["environments"]:
         raise SpecError(f"the release has no environment {env!r}",
                         hint=f"it has: {', '.join(sorted(rel.stack['environments'])) or 'none'}")

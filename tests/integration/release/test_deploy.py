@@ -73,14 +73,21 @@ class Host:
             StrictModes no
             SetEnv ENVTOOL_ROOT={self.root} PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
             """))
-        self.sshd = subprocess.Popen(["ip", "netns", "exec", self.ns, SSHD, "-D", "-e", "-f",
-                                      str(self.dir / "sshd_config")], stderr=open(self.dir / "sshd.log", "wb"))
+        with open(self.dir / "sshd.log", "wb") as log:
+            self.sshd = subprocess.Popen([*self.enter, SSHD, "-D", "-e", "-f",
+                                          str(self.dir / "sshd_config")], stderr=log)
         self.in_ns([sys.executable, "-c", "import socket, time\nfor _ in range(200):\n    try:\n"
                     "        socket.create_connection(('127.0.0.1', 2222), 1).close(); break\n"
                     "    except OSError: time.sleep(0.05)\n"], check=True)
 
+    @property
+    def enter(self) -> list[str]:
+        """Into the host's network namespace only (`ip netns exec` would also give it a mount
+        namespace with a fresh /sys, without the cgroup mounts envtool needs)."""
+        return ["nsenter", f"--net=/run/netns/{self.ns}"]
+
     def in_ns(self, argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", self.ns, *argv], capture_output=True, text=True, **kw)
+        return subprocess.run([*self.enter, *argv], capture_output=True, text=True, **kw)
 
     def get(self, port: int) -> str:
         code = (f"import urllib.request, time\nfor _ in range(100):\n    try:\n        print(urllib.request.urlopen("
@@ -124,7 +131,8 @@ def hosts(tmp_path, leak_check):
 
 def deploy(project: Path, host: Host, key: Path, *args: str, ssh_prefix: str = "", remote: str | None = None,
            laptop_root: str) -> subprocess.CompletedProcess[str]:
-    ssh = f"{ssh_prefix}ssh -i {key} -o UserKnownHostsFile={key}.known -o StrictHostKeyChecking=accept-new"
+    ssh = (f"{ssh_prefix}ssh -i {key} -o UserKnownHostsFile={host.dir / 'known_hosts'} "   # both are 127.0.0.1:2222
+           "-o StrictHostKeyChecking=accept-new")
     env = {**os.environ, "ENVTOOL_ROOT": laptop_root, "ENVTOOL_SSH": ssh,
            "ENVTOOL_REMOTE": remote or f"{sys.executable} -m envtool", "NO_COLOR": "1"}
     return host.in_ns([sys.executable, "-m", "envtool", "-C", str(project), "deploy", "ssh://root@127.0.0.1:2222",
@@ -203,7 +211,7 @@ def test_deploy_upgrade_promote_and_roll_back_over_ssh(hosts, store_root, tmp_pa
     refused = production.in_ns(                                          # a port where no sshd listens
         [sys.executable, "-m", "envtool", "-C", str(project), "deploy",
                                 "ssh://root@127.0.0.1:2299"], env={**os.environ, "ENVTOOL_ROOT": store_root,
-                                "ENVTOOL_SSH": f"ssh -i {key} -o UserKnownHostsFile={key}.known"}, timeout=60)
+                                "ENVTOOL_SSH": f"ssh -i {key} -o UserKnownHostsFile={production.dir / 'known_hosts'}"}, timeout=60)
     assert refused.returncode == 1 and "cannot reach root@127.0.0.1:2299 over SSH" in refused.stderr, refused.stderr
 
     stranger = tmp_path / "stranger"

@@ -52,12 +52,20 @@ def wait_serving(port: int, within: float = 20.0) -> str:
 
 
 def up_serving(stack) -> int:
-    """The 2-replica web service at v1, up and answering; returns its published port."""
+    """The 2-replica web service at v1, up and answering; returns its published port.  Both replicas
+    must answer: `up -d` returns before they listen, and until the first of them accepts, the port
+    goes to every running replica (as Compose's would), so a client can meet one still starting."""
     port = free_port()
     (stack.dir / "app.py").write_text(APP)
     stack.write(web(port, "v1"))
     stack.cli("up", "-d", check=True)
-    wait_serving(port)
+    deadline = time.monotonic() + 30
+    seen: set[str] = set()
+    while len(seen) < 2:
+        seen.add(wait_serving(port).split()[-1])
+        assert time.monotonic() < deadline, f"only {seen} answered"
+        time.sleep(0.02)
+    time.sleep(0.3)                       # and the supervisor has seen both accept (its probe's period)
     return port
 
 
