@@ -141,12 +141,19 @@ def _current(project: str) -> Any:
 
 
 def promote(source: str, target: str, file: str | None = None, directory: str | None = None,
-            release: str | None = None) -> dict[str, Any]:
-    """Record that the release deployed and healthy in `source` on this host goes to `target`."""
+            release: str | None = None, from_host: str | None = None, to_host: str | None = None,
+            remote: str | None = None, reporter: Any = None) -> dict[str, Any]:
+    """Record that the release deployed and healthy in `source` on this host goes to `target`.
+    With hosts (--from-host/--to-host, or envtool.toml's [hosts]): ask the source host what runs
+    there and whether it was healthy, deploy that very release to the target host, and record it."""
     from envtool.image.resolve import lock_path
     from envtool.release import history
 
     loaded = load_project(file, directory)
+    src_url = from_host or loaded.project.hosts.get(source)
+    dst_url = to_host or loaded.project.hosts.get(target)
+    if src_url or dst_url:
+        return _promote_across_hosts(loaded, source, target, src_url, dst_url, release, remote, reporter)
     root = open_store().root
     current = _current(loaded.name)
     if current.running and current.healthy and current.release:
@@ -163,6 +170,54 @@ def promote(source: str, target: str, file: str | None = None, directory: str | 
              "lock": record["lock"], "images": record["images"]}
     path = history.append_release(loaded.directory, entry)
     return {**entry, "file": str(path)}
+
+
+def _promote_across_hosts(loaded: Any, source: str, target: str, src_url: str | None, dst_url: str | None,
+                          release: str | None, remote: str | None, reporter: Any) -> dict[str, Any]:
+    import json
+    import subprocess
+
+    from envtool.image.resolve import lock_path
+    from envtool.release import deploy as dep
+    from envtool.release import history
+
+    if not src_url or not dst_url:
+        missing = source if not src_url else target
+        raise SpecError(f"no host for environment {missing!r}: promote across hosts needs both",
+                        hint=f"add it to [hosts] in envtool.toml ({missing} = \"ssh://user@host\") or pass "
+                             f"--{'from' if not src_url else 'to'}-host")
+    src = dep.parse_target(src_url)
+    remote_cmd = dep.remote_command(remote)
+    asked = subprocess.run(dep.ssh_argv(src, remote_cmd, ["-p", loaded.name, "releases", "--json"]),
+                           stdin=subprocess.DEVNULL, capture_output=True)
+    if asked.returncode != 0:
+        raise dep.failure(src, asked.returncode, asked.stderr.decode(errors="replace"), remote_cmd)
+    try:
+        there = json.loads(asked.stdout)
+        cur = there["current"]
+        current = history.Current(cur.get("release"), cur.get("env"), cur.get("release") is not None,
+                                  bool(cur.get("healthy")))
+        deployed = list(there.get("deployments") or [])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise dep.DeployError(f"{src}: `releases --json` answered something else",
+                              hint="is the envtool there this version?") from None
+    lock_file = lock_path(loaded.directory)
+    lock_now = sha256_file(lock_file) if lock_file.exists() else None
+    try:
+        record = history.decide_promotion(current, deployed, source, target, lock_now,
+                                          list(loaded.project.environments))
+    except history.PromotionRefused as e:
+        raise history.PromotionRefused(f"{src}: {e.message}", hint=e.hint) from None
+    if release and record["release"] != release:
+        raise history.PromotionRefused(f"{source!r} on {src} runs release {record['release']}, not {release}",
+                                       hint="deploy that release to it first")
+    sent = deploy(dst_url, target, None, str(loaded.file), str(loaded.directory),
+                  remote, reporter, expect=record["release"])
+    entry = {"release": record["release"], "from": source, "to": target, "promoted_at": history.now(),
+             "healthy_since": record.get("healthy_at") or history.now(), "deployed_at": record["deployed_at"],
+             "lock": record["lock"], "images": record["images"], "from_host": str(src), "to_host": sent["host"]}
+    path = history.append_release(loaded.directory, entry)
+    return {**entry, "file": str(path), "sent_bytes": sent["sent_bytes"]}
 
 
 def releases(file: str | None = None, directory: str | None = None, project: str | None = None
@@ -233,7 +288,8 @@ def image_digests(loaded: Any, reporter: Any = None, notes: list[str] | None = N
 
 # ---- deploy over SSH -------------------------------------------------------------------------------
 def deploy(url: str, env: str | None = None, bundle: str | None = None, file: str | None = None,
-           directory: str | None = None, remote: str | None = None, reporter: Any = None) -> dict[str, Any]:
+           directory: str | None = None, remote: str | None = None, reporter: Any = None,
+           expect: str | None = None) -> dict[str, Any]:
     """Send a release to the host at `url` (ssh://[user@]host[:port]) and run it there: only the
     blobs it lacks travel, it verifies everything against the release id and runs the release in
     `env` with start-first replacement.  Returns {"release", "host", "env", "sent_bytes",
@@ -257,6 +313,11 @@ def deploy(url: str, env: str | None = None, bundle: str | None = None, file: st
         loaded = load_project(file, directory)
         images = service_images(loaded, reporter, locked=True)
         rel = release_for(loaded, images, store)     # every environment: one release id, staging to production
+    if expect is not None and rel.id != expect:
+        from envtool.release.history import PromotionRefused
+
+        raise PromotionRefused(f"the project here is release {rel.id}, not {expect}, the one to promote",
+                               hint="check out (and lock) what the source environment runs, then promote again")
     if env is not None and env not in rel.stack["environments"]:
         raise SpecError(f"the release has no environment {env!r}",
                         hint=f"it has: {', '.join(sorted(rel.stack['environments'])) or 'none'}")

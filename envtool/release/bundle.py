@@ -81,9 +81,10 @@ class Release:
 
 def frozen_config(config: dict[str, Any], env_files: dict[str, dict[str, str]]) -> dict[str, Any]:
     """A stack as it will run elsewhere: env_file contents folded into environment (environment
-    wins, as in Compose), no overlays left."""
+    wins, as in Compose), no overlays and no [hosts] left."""
     out = json.loads(json.dumps(config))
     out.pop("environments", None)
+    out.pop("hosts", None)              # where it runs is not part of what runs: the same release id
     for name, svc in (out.get("services") or {}).items():
         merged = dict(env_files.get(name, {}))
         merged.update(svc.get("environment") or {})

@@ -380,6 +380,9 @@ class Project(Strict):
     secrets: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")], SecretSource] = Field(
         default_factory=dict, description="values kept out of every file envtool writes")
     environments: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Environment] = Field(default_factory=dict)
+    hosts: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Annotated[str, Field(pattern=r"^ssh://\S+$")]] = Field(
+        default_factory=dict, description="environment → the host that runs it (ssh://[user@]host[:port]), for "
+                                          "`deploy` and `promote` across hosts")
 
     @property
     def name(self) -> str:

@@ -78,10 +78,23 @@ def promote(ctx: typer.Context, source: str = typer.Option(..., "--from", help="
             target: str = typer.Option(..., "--to", help="Environment it goes to."),
             release: str | None = typer.Option(None, "--release", help="Refuse unless this release id is "
                                                                          "the one deployed."),
+            from_host: str | None = typer.Option(None, "--from-host", help="ssh://… running the source "
+                                                                            "environment (default: [hosts])."),
+            to_host: str | None = typer.Option(None, "--to-host", help="ssh://… to run the target environment "
+                                                                        "(default: [hosts])."),
+            remote: str | None = typer.Option(None, "--remote-envtool", help="envtool's command on the hosts."),
             json_: bool = typer.Option(False, "--json", help="Print the record as JSON.")) -> None:
-    """Promote the release deployed and healthy in one environment (on this host) to another, and
-    record it in envtool.releases.toml."""
-    out = api.promote(source, target, ctx.obj.file, ctx.obj.directory, release)
+    """Promote the release deployed and healthy in one environment to another, and record it in
+    envtool.releases.toml.  On this host, or across hosts: the source host says what runs there,
+    and that very release is deployed to the target host over SSH."""
+    out = api.promote(source, target, ctx.obj.file, ctx.obj.directory, release, from_host, to_host, remote)
+    if "to_host" in out:
+        if json_:
+            render.print_json(out)
+            return
+        render.info(f"promoted {out['release']} from {source} on {out['from_host']} to {target} on "
+                    f"{out['to_host']} (sent {out['sent_bytes'] / 1e6:.2f} MB); recorded in {out['file']}")
+        return
     if json_:
         render.print_json(out)
         return

@@ -22,6 +22,7 @@ import pytest
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 SSHD = "/usr/sbin/sshd"
+STAGING_ADDR = "10.251.9.1"
 PY = '[images.py]\nfrom = "debian:bookworm"\npackages = ["python3"]\n'
 APP = textwrap.dedent("""\
     import http.server, os
@@ -53,15 +54,20 @@ class Host:
         self.root = Path(tempfile.mkdtemp(prefix=f"envtool-deploy-{name}-", dir="/var/tmp"))
         self.sshd: subprocess.Popen[bytes] | None = None
 
-    def start(self, pubkey: str) -> None:
+    def make_ns(self) -> None:
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
         subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
+
+    def start(self, pubkey: str, also: str | None = None) -> None:
+        if not os.path.exists(f"/run/netns/{self.ns}"):
+            self.make_ns()
         key = self.dir / "host_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         (self.dir / "authorized_keys").write_text(pubkey)
         os.chmod(self.dir / "authorized_keys", 0o600)
         (self.dir / "sshd_config").write_text(textwrap.dedent(f"""\
             ListenAddress 127.0.0.1
+            {f"ListenAddress {also}" if also else ""}
             Port 2222
             HostKey {key}
             PidFile {self.dir / 'sshd.pid'}
@@ -120,7 +126,15 @@ def hosts(tmp_path, leak_check):
     pair = {"staging": Host(tmp_path, "staging"), "production": Host(tmp_path, "production")}
     try:
         for h in pair.values():
-            h.start((tmp_path / "id.pub").read_text())
+            h.make_ns()
+        # a cable between the two: from production's netns, staging's sshd is at 10.251.9.1
+        subprocess.run(["ip", "link", "add", "etd-a", "netns", pair["staging"].ns, "type", "veth", "peer", "name",
+                        "etd-b", "netns", pair["production"].ns], check=True)
+        for h, dev, addr in ((pair["staging"], "etd-a", STAGING_ADDR), (pair["production"], "etd-b", "10.251.9.2")):
+            subprocess.run(["ip", "-n", h.ns, "addr", "add", f"{addr}/30", "dev", dev], check=True)
+            subprocess.run(["ip", "-n", h.ns, "link", "set", dev, "up"], check=True)
+        pair["staging"].start((tmp_path / "id.pub").read_text(), also=STAGING_ADDR)
+        pair["production"].start((tmp_path / "id.pub").read_text())
         yield pair, key
     finally:
         for h in pair.values():
@@ -182,9 +196,22 @@ def test_deploy_upgrade_promote_and_roll_back_over_ssh(hosts, store_root, tmp_pa
     assert two["release"] != one["release"] and two["blobs_sent"] <= 3 and two["sent_bytes"] < one["sent_bytes"] / 10
     assert staging.get(18321) == "v2 staging"
 
-    prod = deploy(project, production, key, "--env", "production", laptop_root=store_root)
-    assert prod.returncode == 0, prod.stderr
-    assert json.loads(prod.stdout)["release"] == two["release"]
+    # promote across hosts: staging's host says what runs there (healthy), that release goes to production
+    (project / "envtool.toml").write_text((project / "envtool.toml").read_text() + textwrap.dedent(f"""
+        [hosts]
+        staging = "ssh://root@{STAGING_ADDR}:2222"
+        production = "ssh://root@127.0.0.1:2222"
+        """))
+    known = tmp_path / "known_hosts"                     # both hosts, each at its own address
+    promote = production.in_ns(
+        [sys.executable, "-m", "envtool", "-C", str(project), "promote", "--from", "staging", "--to", "production",
+         "--json"], timeout=600,
+        env={**os.environ, "ENVTOOL_ROOT": store_root, "ENVTOOL_REMOTE": f"{sys.executable} -m envtool",
+             "ENVTOOL_SSH": f"ssh -i {key} -o UserKnownHostsFile={known} -o StrictHostKeyChecking=accept-new"})
+    assert promote.returncode == 0, promote.stderr
+    prod = json.loads(promote.stdout)
+    assert prod["release"] == two["release"] and prod["to_host"] == "root@127.0.0.1:2222"
+    assert "from_host" in (project / "envtool.releases.toml").read_text()
     assert production.get(18321) == "v2 production"
     rows = json.loads(production.envtool("-p", "deployed", "ps", "--json").stdout)
     assert len(rows) == 2 and all(r["status"] == "running" for r in rows)
