@@ -106,7 +106,7 @@ def context() -> Context:
     from envtool.image.store import DEFAULT_ROOT
     from envtool.runtime import rootless
 
-    default = rootless.default_root() if os.geteuid() != 0 or rootless.active() else Path(DEFAULT_ROOT)
+    default = rootless.default_root() if rootless.unprivileged() else Path(DEFAULT_ROOT)
     return Context(_given.get("root") or Path(os.environ.get("ENVTOOL_ROOT") or default),
                    _given.get("project") or os.environ.get("ENVTOOL_PROJECT") or None)
 

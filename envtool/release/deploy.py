@@ -41,7 +41,7 @@ _URL = re.compile(r"^ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:
 
 def parse_target(url: str) -> Target:
     m = _URL.match(url)
-    if m is None or m["host"].startswith("-"):
+    if m is None or m["host"].startswith("-") or (m["user"] or "").startswith("-"):
         raise InputError(f"{url!r} is not a host to deploy to",
                          hint="write ssh://[user@]host[:port], e.g. ssh://deploy@staging.internal")
     port = int(m["port"]) if m["port"] else None

@@ -52,6 +52,12 @@ def active() -> bool:
     return bool(os.environ.get(MARK))
 
 
+def unprivileged() -> bool:
+    """envtool runs for an ordinary user: not yet joined (not root), or inside the session (root
+    of its user namespace, the user on the host)."""
+    return os.geteuid() != 0 or active()
+
+
 def wanted() -> bool:
     """Run rootless: an ordinary user, not yet in a session."""
     return os.geteuid() != 0 and not active()
@@ -221,11 +227,6 @@ def _live_session(rd: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
-
-
-def session() -> dict[str, Any] | None:
-    """The running session's pids (daemon, pause, pasta), or None."""
-    return _live_session(run_dir())
 
 
 def _start_daemon(rd: Path) -> dict[str, Any]:

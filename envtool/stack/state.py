@@ -147,7 +147,7 @@ def projects_dir(store_root: Path) -> Path:
     user (rootless), under the run dir ($XDG_RUNTIME_DIR/envtool), one directory per store."""
     from envtool.runtime import rootless
 
-    if os.geteuid() == 0 and not rootless.active():
+    if not rootless.unprivileged():
         return store_root / "projects"
     tag = hashlib.sha256(os.path.realpath(store_root).encode()).hexdigest()[:8]
     return rootless.run_dir() / "stores" / tag / "projects"

@@ -193,7 +193,7 @@ def build_user() -> BuildUser | None:
     mmdebstrap runs as the caller, in unshare mode all the same)."""
     from envtool.runtime import rootless
 
-    if os.geteuid() != 0 or rootless.active():      # rootless: root of the session's user namespace is
+    if rootless.unprivileged():                      # rootless: root of the session's user namespace is
         return None                                  # the user; mmdebstrap maps its ids in a namespace of its own
     name = os.environ.get("ENVTOOL_BUILD_USER") or BUILD_USER
     try:

@@ -10,7 +10,8 @@ def test_host_urls():
     assert dep.parse_target("ssh://deploy@staging.internal") == dep.Target("deploy", "staging.internal", None)
     assert dep.parse_target("ssh://10.0.0.5:2222/") == dep.Target(None, "10.0.0.5", 2222)
     assert dep.parse_target("ssh://root@[::1]:22") == dep.Target("root", "::1", 22)
-    for bad in ("staging", "ssh://", "ssh://host:99999", "ssh://-oProxyCommand=x", "http://host", "ssh://a b"):
+    for bad in ("staging", "ssh://", "ssh://host:99999", "ssh://-oProxyCommand=x", "http://host", "ssh://a b",
+                "ssh://-oProxyCommand@host"):
         with pytest.raises(InputError):
             dep.parse_target(bad)
 
