@@ -45,17 +45,19 @@ def export_kubernetes(output: str, file: str | None = None, directory: str | Non
 
 
 def export_compose(output: str | None, file: str | None = None, directory: str | None = None,
-                   env: str | None = None, registry: str = "localhost:5000") -> dict[str, Any]:
-    """A Compose file of the resolved stack (one environment); returns {"text", "notes"}."""
+                   env: str | None = None, registry: str = "localhost:5000", swarm: bool = False) -> dict[str, Any]:
+    """A Compose file of the resolved stack (one environment), or with swarm a stack file for
+    `docker stack deploy`; returns {"text", "notes", "info"}."""
 
     from envtool.release.compose_out import compose
     from envtool.release.output import yaml_text
 
     loaded = load_project(file, directory, env)
     info: list[str] = []
-    doc, notes = compose(loaded.project, image_digests(loaded, None, info), registry)
-    text = (f"# {loaded.name}: exported by `envtool export compose`" + (f" --env {env}" if env else "") +
-            f"; run with -p {loaded.name}\n" + yaml_text([doc]))
+    doc, notes = compose(loaded.project, image_digests(loaded, None, info), registry, swarm)
+    how = (f"docker stack deploy -c FILE {loaded.name}" if swarm else f"run with -p {loaded.name}")
+    text = (f"# {loaded.name}: exported by `envtool export compose`" + (" --swarm" if swarm else "") +
+            (f" --env {env}" if env else "") + f"; {how}\n" + yaml_text([doc]))
     if output:
         from envtool._util.atomic import write_atomic
 

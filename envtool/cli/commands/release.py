@@ -222,9 +222,12 @@ def export_compose(ctx: typer.Context,
                    output: str | None = typer.Option(None, "-o", "--output", help="File to write (default: "
                                                                                   "standard output)."),
                    env: str | None = typer.Option(None, "--env", "-e", help="Environment overlay to apply."),
-                   registry: str = RegistryOpt) -> None:
-    """Write a Compose file (images by digest) for docker compose, podman-compose or Swarm."""
-    out = api.export_compose(output, ctx.obj.file, ctx.obj.directory, env, registry)
+                   registry: str = RegistryOpt,
+                   swarm: bool = typer.Option(False, "--swarm", help="A stack file for `docker stack deploy`: "
+                                              "overlay network, dnsrr endpoints, host-mode ports, "
+                                              "deploy.restart_policy.")) -> None:
+    """Write a Compose file (images by digest) for docker compose or podman-compose, or for Swarm."""
+    out = api.export_compose(output, ctx.obj.file, ctx.obj.directory, env, registry, swarm)
     _notes(out)
     if output:
         render.info(f"wrote {output}")

@@ -239,3 +239,67 @@ def test_secrets_are_exported_as_references_never_values(tmp_path, monkeypatch):
     proc = subprocess.run([str(pc), "-f", str(f), "config"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert any("docker secret create" in n for n in notes)    # docker-compose 1.x and Swarm: external
+
+
+SWARM_STACK = SECRET_STACK + """
+[services.api.update]
+order = "start-first"
+[services.cron]
+image = "docker.io/library/python@sha256:""" + "3" * 64 + """"
+command = ["python3", "-c", "print(1)"]
+volumes = [{ type = "tmpfs", target = "/scratch" }]
+resources = { pids = 64 }
+aliases = ["jobs"]
+"""
+
+
+def test_swarm_stack_file(tmp_path):
+    (tmp_path / "envtool.toml").write_text(SWARM_STACK)
+    loaded = api.load_project(None, str(tmp_path), "production")
+    doc, notes = compose(loaded.project, {s.image: "sha256:" + "5" * 64 for s in loaded.project.services.values()},
+                         "localhost:5000", swarm=True)
+    assert doc["version"] == "3.9"                  # docker stack deploy (20.10) needs a 3.x version
+    assert doc["networks"] == {"default": {"driver": "overlay"}}
+    svcs = doc["services"]
+    for s in svcs.values():                           # no IPVS: DNS round robin, no depends_on (Swarm ignores it)
+        assert s["deploy"]["endpoint_mode"] == "dnsrr" and "depends_on" not in s and "restart" not in s
+    api_ = svcs["api"]
+    assert api_["ports"] == [{"target": 8000, "published": 8000, "protocol": "tcp", "mode": "host"}]
+    assert api_["deploy"]["update_config"]["order"] == "stop-first"        # two tasks cannot hold port 8000
+    assert api_["deploy"]["rollback_config"]["order"] == "stop-first"
+    assert api_["deploy"]["restart_policy"] == {"condition": "on-failure"}   # restart "no" + depends_on
+    assert svcs["db"]["deploy"]["restart_policy"] == {"condition": "none"}
+    cron = svcs["cron"]
+    assert cron["volumes"] == [{"type": "tmpfs", "target": "/scratch"}] and "tmpfs" not in cron
+    assert cron["deploy"]["resources"] == {"limits": {"pids": 64}} and "pids_limit" not in cron
+    assert cron["networks"] == {"default": {"aliases": ["jobs"]}}
+    assert doc["secrets"]["api-key"] == {"external": True, "name": "api-key"}     # Swarm has no environment:
+    assert doc["secrets"]["db-password"] == {"file": "/etc/shop/db-password"}
+    assert any("docker secret create api-key" in n for n in notes)
+    assert any("ignores depends_on (api)" in n for n in notes)
+    assert any("api: Swarm cannot hold host-mode port 8000" in n for n in notes)
+
+
+def test_networks_and_aliases_are_exported(tmp_path):
+    (tmp_path / "envtool.toml").write_text("""
+[project]
+name = "n"
+[networks.front]
+[networks.back]
+[services.web]
+image = "docker.io/library/nginx@sha256:""" + "1" * 64 + """"
+networks = ["front", "back"]
+[services.db]
+image = "docker.io/library/postgres@sha256:""" + "2" * 64 + """"
+networks = ["back"]
+aliases = ["database"]
+""")
+    loaded = api.load_project(None, str(tmp_path))
+    doc, _ = compose(loaded.project, {s.image: "sha256:" + "3" * 64 for s in loaded.project.services.values()},
+                     "localhost:5000")
+    assert doc["networks"] == {"back": {}, "front": {}}
+    assert doc["services"]["web"]["networks"] == ["front", "back"]
+    assert doc["services"]["db"]["networks"] == {"back": {"aliases": ["database"]}}
+    swarm, _ = compose(loaded.project, {s.image: "sha256:" + "3" * 64 for s in loaded.project.services.values()},
+                       "localhost:5000", swarm=True)
+    assert swarm["networks"] == {"back": {"driver": "overlay"}, "front": {"driver": "overlay"}}
