@@ -76,6 +76,33 @@ class BuildResult:
     base: str = ""
 
 
+def _has_cycle(graph: dict[str, list[str]]) -> bool:
+    seen: set[str] = set()
+    path: set[str] = set()
+
+    def visit(n: str) -> bool:
+        if n in path:
+            return True
+        if n in seen:
+            return False
+        seen.add(n)
+        path.add(n)
+        found = any(visit(d) for d in graph.get(n, ()))
+        path.discard(n)
+        return found
+
+    return any(visit(n) for n in graph)
+
+
+def build_jobs() -> int:
+    """How many recipes build side by side: ENVTOOL_BUILD_JOBS, else the cores, at most 4 (each
+    Debian base is one mmdebstrap: downloads from the mirror, then dpkg's work on one core)."""
+    value = os.environ.get("ENVTOOL_BUILD_JOBS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def image_tag(project: str, name: str) -> str:
     return f"{project}/{name}:latest"
 
@@ -120,6 +147,49 @@ class Builder:
         write_atomic(self._cache_path(key), json.dumps(doc, sort_keys=True))
 
     # ---- build ----------------------------------------------------------------------------------
+    def needs(self, name: str) -> list[str]:
+        """The project's recipes this one builds on (`from` another recipe) or copies from."""
+        plan = plan_recipe(name, self.recipes[name])
+        out = [plan.base.ref] if plan.base.kind == "image" else []
+        out += [s.source for s in plan.steps if isinstance(s, Copy) and s.source]
+        return [n for n in dict.fromkeys(out) if n in self.recipes]
+
+    def build_all(self, names: list[str], jobs: int = 1) -> dict[str, BuildResult]:
+        """Build `names` and what they need, up to `jobs` recipes at a time: a recipe starts once
+        the recipes it needs are built.  The first failure stops new starts and is raised once the
+        running builds end.  A cycle among the recipes builds one at a time, where build() names it."""
+        graph: dict[str, list[str]] = {}
+        todo = [n for n in names if n in self.recipes]
+        while todo:
+            n = todo.pop()
+            if n not in graph:
+                graph[n] = self.needs(n)
+                todo.extend(graph[n])
+        if jobs <= 1 or len(graph) <= 1 or _has_cycle(graph):
+            return {n: self.build(n) for n in names}
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        pending = {n: graph[n] for n in names if n in graph}
+        pending.update((n, d) for n, d in graph.items() if n not in pending)    # asked-for first
+        running: dict[Future[BuildResult], str] = {}
+        failed: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="build") as pool:
+            while (pending and failed is None) or running:
+                if failed is None:
+                    for n in [n for n, d in pending.items() if all(x in self.built for x in d)]:
+                        if len(running) >= jobs:
+                            break
+                        del pending[n]
+                        running[pool.submit(self.build, n)] = n
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in done:
+                    del running[f]
+                    if f.exception() is not None and failed is None:
+                        failed = f.exception()
+        if failed is not None:
+            raise failed
+        return {n: self.build(n) for n in names}
+
     def build(self, name: str, stack: tuple[str, ...] = ()) -> BuildResult:
         if name in self.built:
             return self.built[name]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from envtool.errors import BuildError, SpecError
-from envtool.image.build import Builder, BuildResult
+from envtool.image.build import Builder, BuildResult, build_jobs
 from envtool.image.recipe import Copy, plan_recipe
 from envtool.image.store import Store
 from envtool.lock import io as lock_io
@@ -47,8 +47,9 @@ def resolve(project: Any, directory: Path, store: Store, names: list[str] | None
                       refresh=frozenset(targets) if refresh else frozenset(), pip_pins=_pip_pins(keep),
                       base_pins={k: v.base for k, v in keep.items() if v.base})
     lock = Lock(spec=spec_digest(recipes), images=dict(keep))
+    results = builder.build_all(targets, build_jobs())
     for n in targets:
-        result = builder.build(n)
+        result = results[n]
         if built is not None:
             built[n] = result
         lock.images[n] = lock_entry(n, recipes[n], result)
@@ -92,8 +93,9 @@ def bound_build(project: Any, directory: Path, store: Store, lock: Lock, names: 
                       pins={k: v.pins() for k, v in lock.images.items()}, pip_pins=_pip_pins(lock.images),
                       base_pins={k: v.base for k, v in lock.images.items() if v.base})
     results, updated = {}, []
+    built = builder.build_all(names, build_jobs())
     for n in names:
-        result = builder.build(n)
+        result = built[n]
         locked = lock.images[n]
         if result.image.manifest_digest != locked.digest:
             why = first_difference(n, project.images[n], locked, result)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from envtool.network.project import ProjectNetwork
+from envtool.network.project import ProjectNetwork, subnet_lock
 from envtool.runtime.namespaces import fd_path, new_netns
 
 
@@ -29,10 +29,15 @@ def step_network() -> Iterator[StepNetwork]:
     """A stack's project network, made for one step: bridge, one veth, an nftables table with
     `isolate_host` (masquerade out; input from the bridge dropped; other envtool bridges dropped)."""
     key = f"build-{secrets.token_hex(4)}"
-    net = ProjectNetwork.choose(key, None, None, [], new_netns, isolate_host=True)
     fd = -1
+    with subnet_lock():                   # steps of images built side by side choose one at a time
+        net = ProjectNetwork.choose(key, None, None, [], new_netns, isolate_host=True)
+        try:
+            net.up()
+        except BaseException:
+            net.down()
+            raise
     try:
-        net.up()
         fd, _ = net.attach("step")
         yield StepNetwork(fd_path(fd), upstream_resolv_conf())
     finally:

@@ -16,7 +16,8 @@ import ipaddress
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +27,30 @@ from envtool.network import ipam, nft
 from envtool.network.netlink import Netlink
 
 NewNetns = Callable[[Callable[[], Any]], tuple[int, Any]]
+
+
+@contextmanager
+def subnet_lock() -> Iterator[None]:
+    """Choosing a free subnet and creating its bridge is one step for every envtool process of this
+    network namespace (concurrent build steps, two `up`s): a lock file named by the namespace, in
+    the machine's /run/lock (world-writable, sticky; a rootless session's files are its user's)."""
+    import fcntl
+
+    ns = os.stat("/proc/self/ns/net").st_ino
+    for d in ("/run/lock", os.environ.get("XDG_RUNTIME_DIR") or "", "/tmp"):
+        try:
+            fd = os.open(os.path.join(d, f"envtool-subnets-{ns}.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            break
+        except OSError:
+            continue
+    else:
+        yield                                 # nowhere to lock: as before, a race stays possible
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class Firewall(Protocol):

@@ -38,7 +38,7 @@ from envtool.errors import EnvtoolError
 from envtool.image.store import Store
 from envtool.network import nft
 from envtool.network.dns import DnsServer
-from envtool.network.project import ProjectNetwork
+from envtool.network.project import ProjectNetwork, subnet_lock
 from envtool.runtime import launcher, rootless
 from envtool.runtime.cgroups import detect
 from envtool.runtime.namespaces import fd_path, new_netns
@@ -289,12 +289,13 @@ class Supervisor:
         if self.net is None:
             others = [s for p in state.projects(self.store.root) if p != self.project
                       for s in [state.load(state.Paths.for_project(self.store.root, p)).get("subnet")] if s]
-            self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others, new_netns)
-            self.net.leases.update(self.data.get("leases") or {})
-            self.data["subnet"], self.data["bridge"] = str(self.net.subnet), self.net.bridge
-            self.data["nft_table"] = nft.table_name(self.host_key)
-            self._save()                                 # recorded before it is created
-            self.net.up()
+            with subnet_lock():                          # no other project or build takes it meanwhile
+                self.net = ProjectNetwork.choose(self.host_key, pinned, self.data.get("subnet"), others, new_netns)
+                self.net.leases.update(self.data.get("leases") or {})
+                self.data["subnet"], self.data["bridge"] = str(self.net.subnet), self.net.bridge
+                self.data["nft_table"] = nft.table_name(self.host_key)
+                self._save()                             # recorded before it is created
+                self.net.up()
         if self.dns is None:
             self.dns = DnsServer(self.net.gateway, self._lookup, clients=str(self.net.subnet))
             for s in self.dns.fileno_list():
