@@ -10,7 +10,6 @@ import errno
 import hashlib
 import json
 import os
-import platform
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,7 +94,7 @@ class Profile:
     default_errno: int = errno.EPERM
 
     def key(self) -> str:
-        data = json.dumps([sorted(self.allowed), self.clone_any, self.default_errno, platform.machine()])
+        data = json.dumps([sorted(self.allowed), self.clone_any, self.default_errno, os.uname().machine])
         return hashlib.sha256(data.encode()).hexdigest()[:32]
 
 
@@ -118,7 +117,7 @@ def compile_bpf(profile: Profile) -> bytes:
         raise HostError(f"cannot load libseccomp: {e}",
                         hint="apt-get install -y libseccomp2 and pip install pyseccomp") from None
     f = sc.SyscallFilter(sc.ERRNO(profile.default_errno))
-    if platform.machine() == "x86_64":
+    if os.uname().machine == "x86_64":
         for arch in (sc.Arch.X86, sc.Arch.X32):
             try:
                 f.add_arch(arch)
