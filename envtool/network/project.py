@@ -27,24 +27,41 @@ from envtool.network import ipam, nft
 from envtool.network.netlink import Netlink
 
 NewNetns = Callable[[Callable[[], Any]], tuple[int, Any]]
+LOCK_DIR = "/run/envtool"              # root's; a rootless session locks in its XDG_RUNTIME_DIR
+
+
+def _subnet_lock_fd() -> int | None:
+    """The lock file of this network namespace, in a directory only this user writes (root:
+    /run/envtool; rootless: XDG_RUNTIME_DIR); a file someone else owns is never used (it could be
+    held forever), a symlink never followed."""
+    ns = os.stat("/proc/self/ns/net").st_ino
+    for d in (LOCK_DIR, os.environ.get("XDG_RUNTIME_DIR") or ""):
+        if not d:
+            continue
+        try:
+            if d == LOCK_DIR:
+                os.makedirs(d, mode=0o700, exist_ok=True)
+            if os.lstat(d).st_uid != os.geteuid():
+                continue
+            fd = os.open(os.path.join(d, f"subnets-{ns}.lock"),
+                         os.O_CREAT | os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            continue
+        if os.fstat(fd).st_uid == os.geteuid():
+            return fd
+        os.close(fd)
+    return None
 
 
 @contextmanager
 def subnet_lock() -> Iterator[None]:
     """Choosing a free subnet and creating its bridge is one step for every envtool process of this
-    network namespace (concurrent build steps, two `up`s): a lock file named by the namespace, in
-    the machine's /run/lock (world-writable, sticky; a rootless session's files are its user's)."""
+    network namespace (build steps side by side, two `up`s at once)."""
     import fcntl
 
-    ns = os.stat("/proc/self/ns/net").st_ino
-    for d in ("/run/lock", os.environ.get("XDG_RUNTIME_DIR") or "", "/tmp"):
-        try:
-            fd = os.open(os.path.join(d, f"envtool-subnets-{ns}.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-            break
-        except OSError:
-            continue
-    else:
-        yield                                 # nowhere to lock: as before, a race stays possible
+    fd = _subnet_lock_fd()
+    if fd is None:                        # nowhere to lock: as before, two choosers may race
+        yield
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
