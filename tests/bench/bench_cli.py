@@ -4,7 +4,8 @@
 
 The 3-service project of bench_stack.py, written both as envtool.toml and compose.yaml, and each
 tool asked the same things: its help, to check the file, to print the resolved file, and which
-containers run (none: `ps` of a stack that is down).  `python -c pass` from the same virtualenv is
+containers run (none: `ps` of a stack that is down), and its images.  docker-compose needs a dockerd:
+DOCKER_HOST may name one (run_all.py starts one).  `python -c pass` from the same virtualenv is
 the floor for any Python CLI on this machine.  envtool's modules are compiled first (as an install
 does), so no run pays for compiling them.
 """
@@ -61,6 +62,8 @@ def main() -> None:
                                     "docker-compose": [dc, "config"]},
         "ps (stack down)": {"envtool": [*et, "ps"], "podman-compose": [pc, "ps"],
                             "docker-compose": [dc, "ps"] if docker_up else None},
+        "images": {"envtool": [*et, "images"], "podman-compose": [pc, "images"],
+                   "docker-compose": [dc, "images"] if docker_up else None},
     }
     results: dict[str, dict[str, object]] = {"python -c pass (floor)": {}}
     with tempfile.TemporaryDirectory() as tmp:
