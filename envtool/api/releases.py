@@ -148,7 +148,6 @@ def promote(source: str, target: str, file: str | None = None, directory: str | 
     """Record that the release deployed and healthy in `source` on this host goes to `target`.
     With hosts (--from-host/--to-host, or envtool.toml's [hosts]): ask the source host what runs
     there and whether it was healthy, deploy that very release to the target host, and record it."""
-    from envtool.image.resolve import lock_path
     from envtool.release import history
 
     loaded = load_project(file, directory)
@@ -160,18 +159,41 @@ def promote(source: str, target: str, file: str | None = None, directory: str | 
     current = _current(loaded.name)
     if current.running and current.healthy and current.release:
         history.mark_healthy(root, loaded.name, current.release, current.env)
-    lock_file = lock_path(loaded.directory)
-    lock_now = sha256_file(lock_file) if lock_file.exists() else None
-    record = history.decide_promotion(current, history.deployments(root, loaded.name), source, target,
-                                      lock_now, list(loaded.project.environments))
-    if release and record["release"] != release:
-        raise history.PromotionRefused(f"{source!r} runs release {record['release']}, not {release}",
-                                       hint="deploy that release to it first")
-    entry = {"release": record["release"], "from": source, "to": target, "promoted_at": history.now(),
-             "healthy_since": record.get("healthy_at") or history.now(), "deployed_at": record["deployed_at"],
-             "lock": record["lock"], "images": record["images"]}
+    record = _promotion(loaded, current, history.deployments(root, loaded.name), source, target, release)
+    entry = _promoted(record, source, target)
     path = history.append_release(loaded.directory, entry)
     return {**entry, "file": str(path)}
+
+
+def _promotion(loaded: Any, current: Any, deployed: list[dict[str, Any]], source: str, target: str,
+               release: str | None, host: str | None = None) -> dict[str, Any]:
+    """The deployment record of what runs in `source` (on this host, or on `host`, whose name then
+    leads each refusal), once decide_promotion and --release agree that it goes to `target`."""
+    from envtool.image.resolve import lock_path
+    from envtool.release import history
+
+    lock_file = lock_path(loaded.directory)
+    lock_now = sha256_file(lock_file) if lock_file.exists() else None
+    try:
+        record = history.decide_promotion(current, deployed, source, target, lock_now,
+                                          list(loaded.project.environments))
+    except history.PromotionRefused as e:
+        if host is None:
+            raise
+        raise history.PromotionRefused(f"{host}: {e.message}", hint=e.hint) from None
+    if release and record["release"] != release:
+        raise history.PromotionRefused(f"{source!r}{' on ' + host if host else ''} runs release "
+                                       f"{record['release']}, not {release}", hint="deploy that release to it first")
+    return record
+
+
+def _promoted(record: dict[str, Any], source: str, target: str) -> dict[str, Any]:
+    """The line envtool.releases.toml gets, written now."""
+    from envtool.release import history
+
+    return {"release": record["release"], "from": source, "to": target, "promoted_at": history.now(),
+            "healthy_since": record.get("healthy_at") or history.now(), "deployed_at": record["deployed_at"],
+            "lock": record["lock"], "images": record["images"]}
 
 
 def _promote_across_hosts(loaded: Any, source: str, target: str, src_url: str | None, dst_url: str | None,
@@ -179,7 +201,6 @@ def _promote_across_hosts(loaded: Any, source: str, target: str, src_url: str | 
     import json
     import subprocess
 
-    from envtool.image.resolve import lock_path
     from envtool.release import deploy as dep
     from envtool.release import history
 
@@ -203,21 +224,10 @@ def _promote_across_hosts(loaded: Any, source: str, target: str, src_url: str | 
     except (ValueError, KeyError, TypeError, AttributeError):
         raise dep.DeployError(f"{src}: `releases --json` answered something else",
                               hint="is the envtool there this version?") from None
-    lock_file = lock_path(loaded.directory)
-    lock_now = sha256_file(lock_file) if lock_file.exists() else None
-    try:
-        record = history.decide_promotion(current, deployed, source, target, lock_now,
-                                          list(loaded.project.environments))
-    except history.PromotionRefused as e:
-        raise history.PromotionRefused(f"{src}: {e.message}", hint=e.hint) from None
-    if release and record["release"] != release:
-        raise history.PromotionRefused(f"{source!r} on {src} runs release {record['release']}, not {release}",
-                                       hint="deploy that release to it first")
+    record = _promotion(loaded, current, deployed, source, target, release, str(src))
     sent = deploy(dst_url, target, None, str(loaded.file), str(loaded.directory),
                   remote, reporter, expect=record["release"])
-    entry = {"release": record["release"], "from": source, "to": target, "promoted_at": history.now(),
-             "healthy_since": record.get("healthy_at") or history.now(), "deployed_at": record["deployed_at"],
-             "lock": record["lock"], "images": record["images"], "from_host": str(src), "to_host": sent["host"]}
+    entry = {**_promoted(record, source, target), "from_host": str(src), "to_host": sent["host"]}
     path = history.append_release(loaded.directory, entry)
     return {**entry, "file": str(path), "sent_bytes": sent["sent_bytes"]}
 
