@@ -1,12 +1,13 @@
 """The entry point, and the one place that catches EnvtoolError, prints it and picks the exit
 code (0 ok, 1 runtime failure, 2 bad input).  A plain `envtool run` goes straight to the container
-(cli/oneoff.py); every other command line goes through the typer app (cli/root.py)."""
+(cli/oneoff.py), a plain `validate` or `config` straight to the file (cli/specout.py); every other
+command line goes through the typer app (cli/root.py)."""
 
 from __future__ import annotations
 
 import sys
 
-from envtool.cli.oneoff import execute, parse_fast
+from envtool.cli import oneoff, specout
 from envtool.errors import EnvtoolError
 
 
@@ -54,14 +55,32 @@ def _join_session(args: list[str]) -> None:
         rootless.enter()
 
 
+def _no_pydantic_plugins() -> None:
+    """The envtool command runs no pydantic plugins, as PYDANTIC_DISABLE_PLUGINS=__all__ would have
+    it: pydantic's plugin loader imports importlib.metadata and reads every installed distribution's
+    entry points when the first model class is built, ~10-25 ms of every command that reads
+    envtool.toml.  (pydantic imports the loader in one place, plugin/_schema_validator.py, for its
+    one function; tests/unit/cli/test_fast_argv.py checks that this still holds.)"""
+    if "pydantic.plugin._loader" not in sys.modules:
+        import types
+
+        loader = types.ModuleType("pydantic.plugin._loader", "envtool: no pydantic plugins")
+        loader.get_plugins = tuple                      # type: ignore[attr-defined]  # () : no plugins
+        sys.modules["pydantic.plugin._loader"] = loader
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    _no_pydantic_plugins()
     debug = wants_debug(args)
     try:
         _join_session(args)
-        fast = parse_fast(args)                    # `run` without typer: ~50 ms less per container
-        if fast is not None:
-            return execute(fast)
+        run = oneoff.parse_fast(args)              # `run`, `validate`, `config` without typer (cli/argv.py)
+        if run is not None:
+            return oneoff.execute(run)
+        spec = specout.parse_fast(args)
+        if spec is not None:
+            return spec()
         from envtool.cli.root import app
 
         app(args=argv, standalone_mode=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from envtool import api
-from envtool.cli import render
+from envtool.cli import render, specout
 
 EnvOpt = typer.Option(None, "--env", "-e", help="Environment overlay to apply.")
 
@@ -29,29 +29,13 @@ def init(ctx: typer.Context, name: str | None = typer.Option(None, help="Project
 def validate(ctx: typer.Context, env: str | None = EnvOpt,
              json_: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Check envtool.toml (and every environment overlay) without touching anything."""
-    loaded = api.validate(ctx.obj.file, ctx.obj.directory, env)
-    for w in loaded.warnings:
-        render.print_warning(w)
-    p = loaded.project
-    if json_:
-        render.print_json({"valid": True, "file": str(loaded.file), "project": p.name,
-                           "services": list(p.services), "images": list(p.images),
-                           "environments": list(p.environments)})
-    else:
-        render.info(f"{loaded.file}: ok ({len(p.services)} services, {len(p.images)} images, "
-                    f"{len(p.environments)} environments)")
+    specout.validate(ctx.obj.file, ctx.obj.directory, env, json_)
 
 
 def config(ctx: typer.Context, env: str | None = EnvOpt,
            json_: bool = typer.Option(False, "--json", help="Print JSON instead of TOML.")) -> None:
     """Print the merged, normalized stack."""
-    data = api.config(ctx.obj.file, ctx.obj.directory, env)
-    if json_:
-        render.print_json(data)
-    else:
-        import tomli_w
-
-        typer.echo(tomli_w.dumps(data), nl=False)
+    specout.config(ctx.obj.file, ctx.obj.directory, env, json_)
 
 
 def schema(ctx: typer.Context,

@@ -7,7 +7,8 @@ import click
 import pytest
 import typer.main
 
-from envtool.cli.oneoff import CLI_ONLY, GLOBALS, OPTION_FIELDS, RUN_OPTIONS, RunArgs, parse_fast
+from envtool.cli.argv import GLOBALS
+from envtool.cli.oneoff import CLI_ONLY, OPTION_FIELDS, RUN_OPTIONS, RunArgs, parse_fast
 from envtool.cli.root import app
 
 
