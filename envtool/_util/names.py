@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
+
+from envtool._util.digest import small_sha256_hex
 
 PREFIX = "envtool"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -20,7 +21,7 @@ def project_name_from_dir(dirname: str) -> str:
 
 
 def short_hash(text: str, n: int = 8) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:n]
+    return small_sha256_hex(text.encode())[:n]
 
 
 def interface_name(kind: str, *parts: str) -> str:

@@ -11,7 +11,7 @@ from envtool.runtime.host import check_host
 def run(image_ref: str, opts: Any, file: str | None = None, directory: str | None = None,
         rm: bool = True, reporter: Any = None, name: str | None = None) -> Any:
     """Run a one-off container attached to the terminal; returns (ExitInfo, message or None)."""
-    import secrets
+    import os
 
     from envtool.runtime import launcher
     from envtool.stack.convert import run_config
@@ -22,7 +22,7 @@ def run(image_ref: str, opts: Any, file: str | None = None, directory: str | Non
     image = resolve_image(image_ref, file, directory, reporter)
     store = open_store()
     dirs = store.unpack(image)
-    cname = name or f"run-{secrets.token_hex(6)}"
+    cname = name or f"run-{os.urandom(6).hex()}"
     init_path = launcher.find_init() if opts.init else None
     cfg = run_config(cname, image, dirs, opts, store, init_path)
     c = launcher.start(cfg, seccomp_cache=str(store.cache_dir / "seccomp"))

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +128,8 @@ class Store:
         return digest, size
 
     def staging_file(self, suffix: str = "") -> tuple[IO[bytes], str]:
+        import tempfile
+
         fd, path = tempfile.mkstemp(dir=self.tmp_dir, suffix=suffix)
         return os.fdopen(fd, "wb"), path
 
@@ -236,6 +236,8 @@ class Store:
 
                 with self.locked():
                     if not (target / ".envtool-complete").exists():
+                        import tempfile
+
                         staging = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="layer-"))
                         try:
                             with open(self.blob_path(layer.digest), "rb") as f:
@@ -288,6 +290,8 @@ def gc(store: Store, keep_manifests: set[str], keep_extra: set[str] | None = Non
 
 
 def _sha256_file(f: IO[bytes]) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     while block := f.read(1 << 20):
         h.update(block)

@@ -40,7 +40,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 @dataclass(frozen=True)
 class ChildContext:
     """What the parent prepared for the child (not part of the user's config)."""
-    cgroup_procs: tuple[str, ...]
+    placed_fd: int | None           # the parent writes "1" here once the child is in its cgroups
     seccomp_bpf: bytes | None
     report_fd: int
     console_fd: int | None = None   # socket to send the pty master over (tty only)
@@ -64,18 +64,15 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
     failure can say where it happened."""
     step[0] = "fds"                  # nothing of the parent's is reachable from here on: not
     sc.set_dumpable(False)           # dumpable (no ptrace or pidfd_getfd without CAP_SYS_PTRACE),
-    sc.close_fds_except(tuple(fd for fd in (ctx.report_fd, ctx.console_fd) if fd is not None))
+    sc.close_fds_except(tuple(fd for fd in (ctx.report_fd, ctx.console_fd, ctx.placed_fd) if fd is not None))
     step[0] = "signals"
     sc.reset_signals()
     step[0] = "session"
     sc.setsid()
     if cfg.die_with_parent:           # (the parent may already be gone: it then sees us in its cgroup)
         sc.set_parent_death_signal(9)
-    step[0] = "cgroup"               # join before CLONE_NEWCGROUP so the cgroup becomes the ns root
-    for procs in ctx.cgroup_procs:
-        sc.write_file(procs, "0")
-    step[0] = "namespaces"
-    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
+    step[0] = "namespaces"           # all but the cgroup namespace, which waits for the cgroup
+    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
     sc.unshare(flags | CLONE_NEWNET if cfg.netns is None else flags)
     if cfg.netns not in (None, "host"):
         _join_netns(cfg.netns, sc)
@@ -85,6 +82,10 @@ def setup_container(cfg: ContainerConfig, ctx: ChildContext, sc: Syscalls, step:
     apply_setup(setup_ops(cfg), sc)
     step[0] = "pivot_root"
     sc.pivot_root(cfg.rootfs)
+    step[0] = "cgroup"               # the parent moves us while we mount (the kernel's move waits
+    if ctx.placed_fd is not None:    # for an RCU grace period, ~6 ms); in it before anything is
+        sc.await_placement(ctx.placed_fd)   # written for the container, and before CLONE_NEWCGROUP
+    sc.unshare(CLONE_NEWCGROUP)      # so that the cgroup becomes the namespace's root
     step[0] = "hostname"
     sc.sethostname(cfg.hostname)
     step[0] = "loopback"

@@ -103,11 +103,12 @@ def spawn(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupMa
     cgroup = (cgroups or detect()).create(f"{cfg.cgroup_parent}/{cfg.name}", cfg.limits)
     console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if cfg.tty else None
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    placed_r, placed_w = os.pipe2(os.O_CLOEXEC)
     try:
         pid = _fork_in_new_pidns(sc)
     except BaseException:
-        os.close(read_fd)
-        os.close(write_fd)
+        for fd in (read_fd, write_fd, placed_r, placed_w):
+            os.close(fd)
         if console:
             for s in console:
                 s.close()
@@ -115,12 +116,34 @@ def spawn(cfg: ContainerConfig, *, sc: Syscalls | None = None, cgroups: CgroupMa
         raise
     if pid == 0:
         os.close(read_fd)
+        os.close(placed_w)
         if stdio:
             redirect_stdio(stdio)
         console_fd = console[1].detach() if console else None
-        run_child(cfg, ChildContext(tuple(cgroup.procs_files()), bpf, write_fd, console_fd), LinuxSyscalls())
+        run_child(cfg, ChildContext(placed_r, bpf, write_fd, console_fd), LinuxSyscalls())
     os.close(write_fd)
+    os.close(placed_r)
+    _place(cgroup, pid, placed_w)
     return Spawned(cfg, pid, cgroup, read_fd, console)
+
+
+def _place(cgroup: Cgroup, pid: int, placed_w: int) -> None:
+    """Move the child into its cgroup while it sets up its mounts, then tell it.  The first move
+    into a cgroup waits for an RCU grace period (~6 ms here, on v1 and v2 alike), which the child
+    no longer waits out before it starts; it waits for "1" before it creates its cgroup namespace
+    and before anything of the container is written.  A failed move reaches the child as its
+    errno, and the child fails at its "cgroup" step as it did when it joined by itself."""
+    try:
+        try:
+            cgroup.place(pid)
+        except SyscallError as e:
+            os.write(placed_w, f"E{e.errno}".encode())
+        else:
+            os.write(placed_w, b"1")
+    except OSError:
+        pass                               # the child is gone: finish() reads why
+    finally:
+        os.close(placed_w)
 
 
 def finish(s: Spawned) -> Container:

@@ -27,14 +27,15 @@ import pwd
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envtool.errors import HostError, InputError
+
+if TYPE_CHECKING:
+    import subprocess
 
 MARK = "ENVTOOL_ROOTLESS"            # set once joined: the run dir (children and subprocesses inherit it)
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
@@ -176,6 +177,8 @@ def enter() -> None:
 
 
 def _join(pause: int, rd: Path) -> None:
+    import threading
+
     from envtool.runtime.syscalls import LinuxSyscalls
 
     if threading.active_count() > 1:
@@ -230,6 +233,7 @@ def _live_session(rd: Path) -> dict[str, Any] | None:
 
 
 def _start_daemon(rd: Path) -> dict[str, Any]:
+    import subprocess
     with contextlib.suppress(FileNotFoundError):
         (rd / "session.json").unlink()
     log = open(rd / "session.log", "ab")
@@ -325,6 +329,8 @@ class Daemon:
         self.sock_ino = -1
 
     def make_namespaces(self) -> None:
+        import subprocess
+
         from envtool.runtime.syscalls import LinuxSyscalls
 
         uids, gids = preflight()
@@ -371,6 +377,7 @@ class Daemon:
 
     def start_pasta(self) -> str | None:
         """(Re)start pasta with the union of the projects' ports; the error, or None."""
+        import subprocess
         if self.pasta is not None:
             self.pasta.terminate()
             try:
@@ -463,6 +470,7 @@ class Daemon:
             return True
 
     def close(self) -> None:
+        import subprocess
         with contextlib.suppress(FileNotFoundError):
             (self.rd / "session.json").unlink()          # first: nobody joins a session that is ending
         if self.pasta is not None and self.pasta.poll() is None:

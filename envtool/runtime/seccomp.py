@@ -7,13 +7,12 @@ by content); the container child only hands the bytes to prctl(PR_SET_SECCOMP), 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from envtool._util.digest import small_sha256_hex
 from envtool.errors import HostError
 
 # Allowed for every container (moby profiles/seccomp/default.json, unconditional names).
@@ -95,7 +94,7 @@ class Profile:
 
     def key(self) -> str:
         data = json.dumps([sorted(self.allowed), self.clone_any, self.default_errno, os.uname().machine])
-        return hashlib.sha256(data.encode()).hexdigest()[:32]
+        return small_sha256_hex(data.encode())[:32]
 
 
 def default_profile(capabilities: Iterable[str]) -> Profile:
@@ -138,6 +137,8 @@ def compile_bpf(profile: Profile) -> bytes:
         # ENOSYS, not EPERM: glibc then falls back to clone(2), so threads still work
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
     try:
+        import tempfile
+
         with tempfile.TemporaryFile() as tmp:
             f.export_bpf(tmp)
             tmp.seek(0)

@@ -139,6 +139,7 @@ class Syscalls(Protocol):
     def seccomp_load(self, bpf: bytes) -> None: ...
     def set_user(self, uid: int, gid: int, groups: list[int]) -> None: ...
     def write_file(self, path: str, data: str) -> None: ...
+    def await_placement(self, fd: int) -> None: ...
     def write_secret(self, path: str, data: bytes, uid: int, gid: int, mode: int) -> None: ...
     def cloexec_from(self, fd: int) -> None: ...
     def close_fds_except(self, keep: tuple[int, ...]) -> None: ...
@@ -369,6 +370,19 @@ class LinuxSyscalls:
                 os.close(fd)
         except OSError as e:
             raise SyscallError("write", path, e.errno or 0) from None
+
+    def await_placement(self, fd: int) -> None:
+        """Block until the parent says this process is in its cgroups ("1" on the pipe `fd`), then
+        close the pipe; anything else (its errno, or the pipe closed by a parent that died) fails."""
+        try:
+            said = os.read(fd, 16)
+        except OSError as e:
+            raise SyscallError("join cgroup", "", e.errno or 0) from None
+        finally:
+            os.close(fd)
+        if said != b"1":
+            err = int(said[1:]) if said[:1] == b"E" and said[1:].isdigit() else errno.EPIPE
+            raise SyscallError("join cgroup", "", err)
 
     def cloexec_from(self, fd: int) -> None:
         """Mark every fd >= `fd` close-on-exec, so nothing of ours leaks into the container
@@ -630,6 +644,9 @@ class RecordingSyscalls:
 
     def write_secret(self, path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
         self._record("write_secret", (path, len(data), uid, gid, mode), path)
+
+    def await_placement(self, fd: int) -> None:
+        self._record("await_placement", (fd,))
 
     def cloexec_from(self, fd: int) -> None:
         self._record("cloexec_from", (fd,))

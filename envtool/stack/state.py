@@ -4,7 +4,6 @@ new supervisor after a crash) removes exactly what exists."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, fields
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from envtool._util.atomic import write_atomic
+from envtool._util.digest import small_sha256_hex
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def projects_dir(store_root: Path) -> Path:
 
     if not rootless.unprivileged():
         return store_root / "projects"
-    tag = hashlib.sha256(os.path.realpath(store_root).encode()).hexdigest()[:8]
+    tag = small_sha256_hex(os.path.realpath(store_root).encode())[:8]
     return rootless.run_dir() / "stores" / tag / "projects"
 
 
@@ -168,7 +168,7 @@ def host_key(store_root: Path | str, project: str) -> str:
     root = os.path.realpath(store_root)
     if root == "/var/lib/envtool":
         return project
-    return f"{project}.{hashlib.sha256(root.encode()).hexdigest()[:8]}"
+    return f"{project}.{small_sha256_hex(root.encode())[:8]}"
 
 
 def cgroup_parent(store_root: Path | str, project: str) -> str:

@@ -19,6 +19,18 @@ class Cgroup(ABC):
     def procs_files(self) -> list[str]:
         """cgroup.procs files a process writes "0" to in order to join."""
 
+    def place(self, pid: int) -> None:
+        """Move process `pid` (of our pid namespace) into every hierarchy of this cgroup."""
+        for procs in self.procs_files():
+            try:
+                fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, str(pid).encode())
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise SyscallError("join cgroup", procs, e.errno or 0) from None
+
     @abstractmethod
     def oom_kills(self) -> int: ...
 

@@ -10,6 +10,7 @@ from envtool.runtime.child import ChildContext, setup_container
 from envtool.runtime.config import BindMount, ContainerConfig
 from envtool.runtime.setup import apply_setup, setup_ops
 from envtool.runtime.syscalls import (
+    CLONE_NEWCGROUP,
     CLONE_NEWNET,
     CLONE_NEWNS,
     MOUNT_ATTR_NODEV,
@@ -106,7 +107,7 @@ def test_missing_masked_path_is_skipped():
 def child_calls(cfg, **files):
     rec = RecordingSyscalls(files={"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
                                    "/etc/group": "root:x:0:\napp:x:1000:\nstaff:x:50:app\n"})
-    ctx = ChildContext(("/cg/cgroup.procs",), b"\0" * 16, report_fd=99)
+    ctx = ChildContext(98, b"\0" * 16, report_fd=99)
     step = [""]
     user = setup_container(cfg, ctx, rec, step)
     return rec, user, step
@@ -115,19 +116,34 @@ def child_calls(cfg, **files):
 def test_child_privilege_drop_order():
     rec, user, step = child_calls(make_config())
     ops = [op for op, _ in rec.calls]
-    # cgroup join before the namespaces; pivot after every mount; caps before no_new_privs; seccomp last
-    assert ops.index("write_file") < ops.index("unshare")
+    # the parent moves the child into its cgroup while the child mounts: the child waits for that
+    # before its cgroup namespace (whose root the cgroup becomes) and before anything it writes
+    assert rec.ops("write_file") == []
+    unshares = [flags for (flags,) in rec.ops("unshare")]
+    assert not unshares[0] & CLONE_NEWCGROUP and unshares[1] == CLONE_NEWCGROUP
+    assert ops.index("pivot_root") < ops.index("await_placement") < ops.index("sethostname")
+    assert ops[ops.index("await_placement") + 1] == "unshare"
+    # pivot after every mount; caps before no_new_privs; seccomp last
     after_pivot = ops[ops.index("pivot_root") + 1:]
     assert "mount" not in after_pivot and "bind_tree" not in after_pivot
     # nothing of the parent's is reachable before anything else happens: not dumpable, fds closed
     assert ops[:2] == ["set_dumpable", "close_fds_except"] and rec.ops("set_dumpable") == [(False,)]
-    assert rec.ops("close_fds_except") == [((99,),)]
+    assert rec.ops("close_fds_except") == [((98, 99),)]
     assert ops.index("drop_bounding") < ops.index("set_user") < ops.index("capset")
     assert ops.index("capset") < ops.index("set_no_new_privs") < ops.index("seccomp_load")
     assert ops[-1] == "cloexec_from"
     assert step == ["exec"]
     flags = rec.ops("unshare")[0][0]
     assert flags & CLONE_NEWNS and flags & CLONE_NEWNET
+
+
+def test_child_writes_secrets_only_once_in_its_cgroup():
+    """tmpfs pages are charged to the writer's memory cgroup: the secrets wait for the placement."""
+    from envtool.runtime.config import SecretFile
+
+    rec, _, _ = child_calls(make_config(secrets=(SecretFile("db", b"pw"),)))
+    ops = [op for op, _ in rec.calls]
+    assert ops.index("await_placement") < ops.index("write_secret")
 
 
 def test_child_non_root_user_gets_no_capset_and_supplementary_groups():
@@ -150,7 +166,7 @@ def test_child_failure_reports_its_step():
     rec = RecordingSyscalls(fail_at={"pivot_root": errno.EINVAL})
     step = [""]
     with pytest.raises(SyscallError):
-        setup_container(make_config(), ChildContext((), None, 99), rec, step)
+        setup_container(make_config(), ChildContext(None, None, 99), rec, step)
     assert step == ["pivot_root"]
 
 
