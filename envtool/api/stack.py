@@ -522,17 +522,21 @@ def early_exits(project: str, final: dict[str, Any], window: float = SETTLE) -> 
         return []
     deadline = time.monotonic() + window - min((r.get("uptime") or 0) for r in young.values())
     failed: dict[str, dict[str, Any]] = {}
-    while time.monotonic() < deadline and len(failed) < len(young):
-        time.sleep(0.1)
+    watched = dict(young)
+    while time.monotonic() < deadline and watched:
+        time.sleep(0.05)
         if not (control.running(paths) and paths.socket.exists()):
             break
         for r in control.call(paths, {"op": "ps"}).get("containers", []):
-            before = young.get(r["name"])
-            if before is None or r["name"] in failed:
+            before = watched.get(r["name"])
+            if before is None:
                 continue
             exited = r["status"] in ("exited", "dead") and (r.get("exit_code") or 0) != 0
             if exited or (r.get("restarts") or 0) > (before.get("restarts") or 0):
                 failed[r["name"]] = {**r, "log": _tail(paths.log(r["name"]), 10)}
+                del watched[r["name"]]
+            elif r.get("proven"):              # healthy or accepting since: nothing left to wait for
+                del watched[r["name"]]
     return list(failed.values())
 
 

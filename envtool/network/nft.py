@@ -151,19 +151,28 @@ def _nft(*args: str, stdin: str | None = None, check: bool = True) -> subprocess
 def apply(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate_host: bool = False,
           services: dict[str, str | None] | None = None, service_net: str | None = None,
           networks: dict[str, list[str]] | None = None, link: str | None = None) -> None:
-    """Replace the project's tables atomically (delete + add in one transaction)."""
+    """Replace the project's tables atomically, in one `nft -f` transaction: each table is added
+    (a no-op when it exists, so that its delete cannot fail) and deleted, then declared anew.  One
+    exec per change of the published ports or service map; the host FORWARD accept rules are put
+    in place once per bridge and process (they name the bridge, nothing that changes)."""
     t = table_name(project)
-    text = "".join(f"delete table {family} {t}\n" for family in ("ip", "bridge")
-                   if _nft("list", "table", family, t, check=False).returncode == 0)
+    text = "".join(f"add table {family} {t}\ndelete table {family} {t}\n" for family in ("ip", "bridge"))
     text += render(project, bridge, subnet, ports, isolate_host, services, service_net, networks, link)
     _nft("-f", "-", stdin=text)
-    _host_forward_accept(project, bridge)
+    if (project, bridge) not in _forward_accepted:
+        _host_forward_accept(project, bridge)
+        _forward_accepted.add((project, bridge))
+
+
+_forward_accepted: set[tuple[str, str]] = set()
 
 
 def remove(project: str, bridge: str) -> None:
-    _nft("delete", "table", "ip", table_name(project), check=False)
-    _nft("delete", "table", "bridge", table_name(project), check=False)
+    t = table_name(project)
+    _nft("-f", "-", stdin="".join(f"add table {family} {t}\ndelete table {family} {t}\n"
+                                  for family in ("ip", "bridge")), check=False)
     _host_forward_remove(project)
+    _forward_accepted.discard((project, bridge))
 
 
 def tables() -> list[str]:
@@ -178,26 +187,29 @@ def tables() -> list[str]:
     return out
 
 
-def _host_forward_chain() -> bool:
-    return _nft("list", "chain", "ip", "filter", "FORWARD", check=False).returncode == 0
+def _host_forward_rules(project: str) -> list[int] | None:
+    """Handles of the project's accept rules in the host's `ip filter FORWARD` chain (iptables-nft's,
+    where Docker sets a DROP policy); None when the host has no such chain."""
+    proc = _nft("-j", "-a", "list", "chain", "ip", "filter", "FORWARD", check=False)
+    if proc.returncode != 0:
+        return None
+    return [int(item["rule"]["handle"]) for item in json.loads(proc.stdout).get("nftables", [])
+            if item.get("rule", {}).get("comment") == f"envtool:{project}"]
 
 
 def _host_forward_accept(project: str, bridge: str) -> None:
-    if not _host_forward_chain():
+    """The bridge's two accept rules, in place of the project's earlier ones: one list, one
+    transaction."""
+    old = _host_forward_rules(project)
+    if old is None:
         return
-    _host_forward_remove(project)
-    tag = f"envtool:{project}"
-    for rule in (f'iifname "{bridge}" accept', f'oifname "{bridge}" accept'):
-        _nft("insert", "rule", "ip", "filter", "FORWARD", *rule.split(), "comment", f'"{tag}"')
+    text = "".join(f"delete rule ip filter FORWARD handle {h}\n" for h in old)
+    text += "".join(f'insert rule ip filter FORWARD {rule} comment "envtool:{project}"\n'
+                    for rule in (f'iifname "{bridge}" accept', f'oifname "{bridge}" accept'))
+    _nft("-f", "-", stdin=text)
 
 
 def _host_forward_remove(project: str) -> None:
-    if not _host_forward_chain():
-        return
-    proc = _nft("-j", "-a", "list", "chain", "ip", "filter", "FORWARD", check=False)
-    if proc.returncode != 0:
-        return
-    for item in json.loads(proc.stdout).get("nftables", []):
-        rule = item.get("rule")
-        if rule and rule.get("comment") == f"envtool:{project}":
-            _nft("delete", "rule", "ip", "filter", "FORWARD", "handle", str(rule["handle"]), check=False)
+    old = _host_forward_rules(project)
+    if old:
+        _nft("-f", "-", stdin="".join(f"delete rule ip filter FORWARD handle {h}\n" for h in old), check=False)
