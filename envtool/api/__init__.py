@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         remote_receive,
     )
     from envtool.api.stack import (
+        abandon_early_supervisor,
         control_services,
         desired_stack,
         down,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         ps,
         rollback,
         service_images,
+        start_supervisor_early,
         up,
         up_bundle,
         watch_log,
@@ -67,6 +69,7 @@ _WHERE = {
     'StackHooks': 'envtool.api.devloop',
     'build': 'envtool.api.images',
     'bundle': 'envtool.api.releases',
+    'abandon_early_supervisor': 'envtool.api.stack',
     'check_host': 'envtool.runtime.host',
     'config': 'envtool.api.project',
     'configure': 'envtool.api.project',
@@ -105,6 +108,7 @@ _WHERE = {
     'save': 'envtool.api.images',
     'schema_text': 'envtool.api.project',
     'service_images': 'envtool.api.stack',
+    'start_supervisor_early': 'envtool.api.stack',
     'start_watch_daemon': 'envtool.api.devloop',
     'stop_watch_daemon': 'envtool.api.devloop',
     'stored_image': 'envtool.api.images',
@@ -129,9 +133,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Context", "configure", "context", "reset",
-    "StackHooks", "build", "bundle", "check_host", "config", "control_services", "deploy", "desired_stack", "diff",
+    "StackHooks", "abandon_early_supervisor", "build", "bundle", "check_host", "config", "control_services", "deploy", "desired_stack", "diff",
     "down", "early_exits", "exec_spec", "export_compose", "export_kubernetes", "gc", "image_digests", "import_compose", "init",
     "list_images", "load_project", "lock", "log_files", "open_store", "plan", "project_name", "promote", "ps",
-    "pull", "push", "releases", "remote_have", "remote_receive", "resolve_image", "rollback", "run", "save", "schema_text", "service_images", "start_watch_daemon",
+    "pull", "push", "releases", "remote_have", "remote_receive", "resolve_image", "rollback", "run", "save", "schema_text", "service_images", "start_supervisor_early", "start_watch_daemon",
     "stop_watch_daemon", "stored_image", "up", "up_bundle", "validate", "watch_log", "watcher",
 ]

@@ -182,7 +182,7 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
     """Build, then have the project's supervisor reconcile the stack; returns the final rows.
     A whole stack in an environment other than dev is a release: its id is recorded as deployed here."""
     check_host()
-    early = _start_supervisor_early(file, directory)
+    early = _early.pop((file, directory), None) or _start_supervisor_early(file, directory)
     try:
         loaded = load_project(file, directory, env)
     except BaseException:
@@ -254,6 +254,28 @@ def _start_supervisor_early(file: str | None, directory: str | None) -> str | No
         return None
     control.start(str(open_store().root), name, paths)
     return name
+
+
+_early: dict[tuple[str | None, str | None], str] = {}     # (file, directory) → the project started
+
+
+def start_supervisor_early(file: str | None = None, directory: str | None = None) -> None:
+    """For the CLI's `up`, before it imports its command-line parser and the model (~150 ms that
+    the supervisor's own start-up then overlaps on a second core).  Anything in the way (no file,
+    no permission) is left for `up` itself to report."""
+    try:
+        name = _start_supervisor_early(file, directory)
+    except (EnvtoolError, OSError):
+        return
+    if name:
+        _early[(file, directory)] = name
+
+
+def abandon_early_supervisor() -> None:
+    """A supervisor start_supervisor_early started that no `up` took over (the command line was
+    wrong) goes away again, with the state directory it made."""
+    while _early:
+        _abandon_if_unused(_early.popitem()[1])
 
 
 def _abandon_if_unused(project: str) -> None:

@@ -69,12 +69,32 @@ def _no_pydantic_plugins() -> None:
         sys.modules["pydantic.plugin._loader"] = loader
 
 
+def _start_supervisor_early(args: list[str]) -> bool:
+    """`up`: the project's supervisor starts before typer and pydantic are imported, and its own
+    start-up (pyroute2, the runtime) runs beside theirs.  Not for a dry run, a bundle or help, and
+    only where the global options are plain -C / -f (otherwise `up` starts it a little later)."""
+    from envtool.cli.argv import global_options
+
+    if command_of(args) != "up" or {"--dry-run", "--bundle", "--help", "-h"} & set(args):
+        return False
+    found = global_options(args, {"up"})
+    if found is None:
+        return False
+    from envtool import api
+
+    where, _ = found
+    api.start_supervisor_early(where.get("file"), where.get("directory"))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     _no_pydantic_plugins()
+    early = False
     debug = wants_debug(args)
     try:
         _join_session(args)
+        early = _start_supervisor_early(args)
         run = oneoff.parse_fast(args)              # `run`, `validate`, `config` without typer (cli/argv.py)
         if run is not None:
             return oneoff.execute(run)
@@ -101,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error[internal]: {type(e).__name__}: {e}\n"
                          "  hint: this is a bug in envtool; rerun with --debug and report the traceback\n")
         return 1
+    finally:
+        if early:
+            from envtool import api
+
+            api.abandon_early_supervisor()
     return 0
 
 

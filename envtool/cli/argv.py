@@ -44,12 +44,11 @@ def _split(arg: str, table: Table | dict[str, str]) -> tuple[str, str | None] | 
     return None
 
 
-def split(argv: list[str], tables: dict[str, Table], convert: dict[str, type] | None = None) -> Parsed | None:
-    """The global options, the command (one of `tables`), its options and what follows them; None
-    when the command is not in `tables` or anything is not plainly understood."""
-    convert = convert or {}
+def global_options(argv: list[str], commands: set[str] | dict[str, Table]) -> tuple[dict[str, str], int] | None:
+    """The global options before the command (one of `commands`) and the command's index; None
+    when one is not plainly understood or no such command follows."""
     i, where = 0, {}
-    while i < len(argv) and argv[i] not in tables:        # global options before the command
+    while i < len(argv) and argv[i] not in commands:
         if argv[i] == "--debug":
             i += 1
             continue
@@ -63,8 +62,17 @@ def split(argv: list[str], tables: dict[str, Table], convert: dict[str, type] | 
             value, i = argv[i + 1], i + 1
         where[GLOBALS[opt]] = value
         i += 1
-    if i >= len(argv):
+    return (where, i) if i < len(argv) else None
+
+
+def split(argv: list[str], tables: dict[str, Table], convert: dict[str, type] | None = None) -> Parsed | None:
+    """The global options, the command (one of `tables`), its options and what follows them; None
+    when the command is not in `tables` or anything is not plainly understood."""
+    convert = convert or {}
+    found = global_options(argv, tables)
+    if found is None:
         return None
+    where, i = found
     parsed, table = Parsed(argv[i], where), tables[argv[i]]
     i += 1
     while i < len(argv):

@@ -202,7 +202,10 @@ class Store:
                          if (m.get("annotations") or {}).get(oci.REF_NAME) != name]
             size = self.blob_path(image.manifest_digest).stat().st_size
             ann = {oci.REF_NAME: name, **(annotations or {})}
-            manifests.append(oci.Descriptor(oci.MANIFEST, image.manifest_digest, size, ann).to_json())
+            new = oci.Descriptor(oci.MANIFEST, image.manifest_digest, size, ann).to_json()
+            if new in index["manifests"]:
+                return                   # already so: no rewrite of an index that may hold thousands
+            manifests.append(new)
             index["manifests"] = sorted(manifests, key=lambda m: m["annotations"][oci.REF_NAME])
             self._write_index(index)
 

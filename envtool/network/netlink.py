@@ -1,4 +1,4 @@
-"""The only pyroute2 importer (lazily: importing pyroute2 costs ~100 ms).  NetlinkError and
+"""The only pyroute2 importer (lazily, and only its IPRoute: see iproute_class).  NetlinkError and
 OSError become HostError/SyscallError here."""
 
 from __future__ import annotations
@@ -14,18 +14,56 @@ from envtool.errors import HostError
 
 
 def _iproute() -> Any:
+    return iproute_class()()
+
+
+def iproute_class() -> Any:
+    """pyroute2's IPRoute, imported without pyroute2's package __init__, which imports every module
+    of the library (IPDB, NDB, conntrack, IPVS, nl80211, plan9 ...): 230 → 157 ms here, most of what
+    remains is asyncio.  The package object goes into sys.modules unexecuted, with a module
+    __getattr__ (PEP 562) that runs its __init__ the first time anything asks it for a name, so
+    `from pyroute2 import X` elsewhere in the process still works.  This import is on the critical
+    path of every `up`: the supervisor does it before it can set up the network."""
+    import sys
+
     try:
-        from pyroute2 import IPRoute
+        if "pyroute2" not in sys.modules:
+            _lean_package("pyroute2")
+        from pyroute2.iproute.linux import IPRoute
     except ImportError as e:  # pragma: no cover - a dependency
         raise HostError(f"pyroute2 is not importable: {e}", hint="pip install pyroute2") from None
-    return IPRoute()
+    return IPRoute
+
+
+def _lean_package(name: str) -> None:
+    import importlib
+    import importlib.util
+    import sys
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    pkg = importlib.util.module_from_spec(spec)
+    state = {"whole": False}
+
+    def whole(attr: str) -> Any:
+        if state["whole"] or attr.startswith("__"):
+            raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+        if importlib.util.find_spec(f"{name}.{attr}") is not None:    # `from pyroute2 import config`
+            return importlib.import_module(f"{name}.{attr}")
+        state["whole"] = True
+        spec.loader.exec_module(pkg)               # type: ignore[union-attr]  # the real __init__
+        return getattr(pkg, attr)
+
+    pkg.__getattr__ = whole                         # type: ignore[method-assign]
+    sys.modules[name] = pkg
 
 
 def warm() -> None:
     """Import pyroute2 ahead of need (the supervisor does it while the CLI is still building)."""
     try:
-        import pyroute2  # noqa: F401
-    except ImportError:
+        iproute_class()
+    except HostError:
         pass
 
 

@@ -228,9 +228,11 @@ class Supervisor:
         now = time.time()
         print(f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d} {text}", flush=True)
 
-    def _save(self) -> None:
-        """Record the state, and bring the published ports in line with who is ready now."""
-        self._sync_ports()
+    def _save(self, ports: bool = True) -> None:
+        """Record the state, and bring the published ports in line with who is ready now (unless
+        `ports` is False: a network recorded before it exists has no port to route yet)."""
+        if ports:
+            self._sync_ports()
         self.data["containers"] = {n: m.record().to_json() for n, m in self.managed.items()}
         self.data["retiring"] = {m.instance: m.record().to_json() for m in self.retiring}
         if self.net:
@@ -294,7 +296,7 @@ class Supervisor:
                 self.net.leases.update(self.data.get("leases") or {})
                 self.data["subnet"], self.data["bridge"] = str(self.net.subnet), self.net.bridge
                 self.data["nft_table"] = nft.table_name(self.host_key)
-                self._save()                             # recorded before it is created
+                self._save(ports=False)                  # recorded before it is created
                 self.net.up()
         if self.dns is None:
             self.dns = DnsServer(self.net.gateway, self._lookup, clients=str(self.net.subnet))

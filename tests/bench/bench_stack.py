@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,10 +84,13 @@ def wait_port(timeout: float = 60) -> bool:
     return False
 
 
-def measure(up: list[str], down: list[str], runs: int, cwd: str, env: dict[str, str] | None = None) -> dict:
-    ups, readies, downs = [], [], []
+def measure(up: list[str], down: list[str], runs: int, cwd: str, env: dict[str, str] | None = None,
+            timeline: Callable[[float, float], dict[str, float]] | None = None) -> dict:
+    """`timeline(wall start, ready)`, where given, says where a run's time went (envtool's log)."""
+    ups, readies, downs, phases = [], [], [], []
     subprocess.run(down, cwd=cwd, env=env, capture_output=True)
     for i in range(runs + 1):
+        wall0 = time.time()
         t0 = time.perf_counter()
         proc = subprocess.run(up, cwd=cwd, env=env, capture_output=True, text=True)
         t1 = time.perf_counter()
@@ -94,6 +99,8 @@ def measure(up: list[str], down: list[str], runs: int, cwd: str, env: dict[str, 
             return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1][:200]}
         ok = wait_port()
         t2 = time.perf_counter()
+        if timeline is not None and ok and i > 0:
+            phases.append(timeline(wall0, wall0 + (t2 - t0)))
         proc = subprocess.run(down, cwd=cwd, env=env, capture_output=True, text=True)
         t3 = time.perf_counter()
         if not ok:
@@ -103,7 +110,74 @@ def measure(up: list[str], down: list[str], runs: int, cwd: str, env: dict[str, 
         ups.append(t1 - t0)
         readies.append(t2 - t0)
         downs.append(t3 - t2)
-    return {"up_s": stats(ups), "ready_s": stats(readies), "down_s": stats(downs), "runs": runs}
+    out = {"up_s": stats(ups), "ready_s": stats(readies), "down_s": stats(downs), "runs": runs}
+    if phases:
+        out["phases_s"] = {k: round(statistics.median(p[k] for p in phases), 3) for k in phases[0]}
+    return out
+
+
+LOG_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) (.*)$")
+
+
+def envtool_timeline(log: Path, n: int) -> Callable[[float, float], dict[str, float]]:
+    """Where envtool's time went in one `up`, from its supervisor's log (wall clock, ms): before
+    the first container starts (the CLI, the supervisor's start, the network), the services on the
+    critical path from their start until healthy (or, the last, accepting), the gaps between one
+    being ready and its dependant starting, and from the last one accepting until its port answered
+    the bench (up -d's return included)."""
+    names = [name for name, *_ in topology(n)]
+
+    def parse(wall0: float, ready: float) -> dict[str, float]:
+        day = time.mktime(time.localtime(wall0)[:3] + (0, 0, 0, 0, 0, -1))
+        events: dict[str, float] = {}
+        for line in log.read_text(errors="replace").splitlines():
+            m = LOG_LINE.match(line)
+            if not m:
+                continue
+            t = day + int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3]) + int(m[4]) / 1000
+            if t < wall0 - 0.001:
+                continue
+            text = m[5]
+            for name in names:
+                tag = f"benchstack-{name}-1: "
+                if text.startswith(tag):
+                    what = text[len(tag):].split(" ", 1)[0]
+                    events.setdefault(f"{name} {what}", t)
+        first, last = names[0], names[-1]
+        middle = names[1:-1]
+        tiers = [[first], middle, [last]] if middle else [[first], [last]]
+        services = gaps = 0.0
+        for k, tier in enumerate(tiers):
+            start = min(events[f"{s} started"] for s in tier)
+            done = max(events[f"{s} {'accepting' if s == last else 'healthy'}"] for s in tier)
+            services += done - start
+            if k + 1 < len(tiers):
+                gaps += min(events[f"{s} started"] for s in tiers[k + 1]) - done
+        return {"before_first_start": events[f"{first} started"] - wall0, "services": services,
+                "between_services": gaps, "after_last_ready": ready - events[f"{last} accepting"]}
+
+    return parse
+
+
+def floor(et: list[str], env: dict[str, str], n: int, runs: int) -> dict:
+    """The critical path of the services' own work, timed inside a container of the same image
+    (tests/bench/floor_services.py), plus one container start per service as envtool's runtime
+    makes it in process (the bench_start figure): what no tool can avoid."""
+    script = Path(__file__).with_name("floor_services.py")
+    proc = subprocess.run([*et, "run", "--rm", "-v", f"{script}:/floor.py:ro", "py", "python3", "/floor.py",
+                           str(n), str(runs)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1][:200]}
+    inside = json.loads(proc.stdout)
+    sys.path.insert(0, str(REPO))
+    from bench_start import envtool_inprocess
+
+    from envtool.image.store import Store
+
+    store = Store(ROOT)
+    start = envtool_inprocess(store.resolve("benchstack/py:latest"), 10)["median_ms"] / 1000
+    return {"services_s": inside["total"], "phases_s": inside, "container_start_s": start,
+            "floor_s": round(inside["total"] + n * start, 3)}
 
 
 def stats(xs: list[float]) -> dict:
@@ -130,7 +204,10 @@ def main() -> None:
         (Path(tmp) / "compose.yaml").write_text(compose_yaml(args.services))
         et = [sys.executable, "-m", "envtool", "-C", tmp]
         subprocess.run([*et, "build"], env=env, check=True, capture_output=True)
-        results["envtool"] = measure([*et, "up", "-d"], [*et, "down"], args.runs, tmp, env)
+        results["floor"] = floor(et, env, args.services, max(3, args.runs // 2))
+        log = Path(ROOT) / "projects" / "benchstack" / "supervisor.log"
+        results["envtool"] = measure([*et, "up", "-d"], [*et, "down"], args.runs, tmp, env,
+                                     timeline=envtool_timeline(log, args.services))
         versions["envtool"] = "0.1.0 (this tree)"
 
         sys.path.insert(0, str(REPO))
@@ -170,14 +247,39 @@ def main() -> None:
 def write_section(path: Path, out: dict) -> None:
     from report import replace_section
 
+    fl = out["results"].get("floor", {})
+    base = fl.get("floor_s")
     lines = [f"Measured {out['date']}; medians (min–max) over the runs shown, after one warm-up.", "",
-             "| tool | up -d returns | ready (port answers) | down | runs |", "|---|---:|---:|---:|---:|"]
+             "| tool | up -d returns | ready (port answers) | ready ÷ floor | down | runs |",
+             "|---|---:|---:|---:|---:|---:|"]
     for name, r in out["results"].items():
+        if name == "floor":
+            continue
         if "error" in r:
-            lines.append(f"| {name} | failed: {r['error']} | | | |")
+            lines.append(f"| {name} | failed: {r['error']} | | | | |")
             continue
         cell = [f"{r[k]['median']:.2f} s ({r[k]['min']:.2f}–{r[k]['max']:.2f})" for k in ("up_s", "ready_s", "down_s")]
-        lines.append(f"| {name} | {' | '.join(cell)} | {r['runs']} |")
+        ratio = f"{r['ready_s']['median'] / base:.2f}×" if base else "–"
+        lines.append(f"| {name} | {cell[0]} | {cell[1]} | {ratio} | {cell[2]} | {r['runs']} |")
+    if base:
+        p = fl["phases_s"]
+        n = out["services"]
+        lines += ["", f"Floor {base:.2f} s = the services' own critical path {fl['services_s']:.2f} s, timed inside a "
+                  f"container (s1 accepts {p['first_accepts']:.3f} s, its healthcheck {p['first_probe']:.3f} s"
+                  + (f"; s2…s{n - 1} together accept {p['middle_accept']:.3f} s, their healthchecks "
+                     f"{p['middle_probe']:.3f} s" if n > 3 else
+                     f"; s2 accepts {p['middle_accept']:.3f} s, its healthcheck {p['middle_probe']:.3f} s")
+                  + f"; s{n} accepts {p['last_accepts']:.3f} s) + {n} × one container start in process "
+                  f"({fl['container_start_s'] * 1000:.1f} ms)."]
+    else:
+        lines += ["", f"Floor: not measured ({fl.get('error', 'no result')})."]
+    ph = out["results"].get("envtool", {}).get("phases_s")
+    if ph:
+        lines += ["", f"envtool's time by its supervisor's log (medians): {ph['before_first_start']:.3f} s before the "
+                  f"first container starts (CLI, supervisor start, network), {ph['services']:.3f} s the services on the "
+                  f"critical path from their start until healthy (the last: accepting), {ph['between_services']:.3f} s "
+                  f"between one being ready and its dependants starting, {ph['after_last_ready']:.3f} s from the last "
+                  "accepting until `up -d` has returned and the port answered the bench."]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items())]
     replace_section(path, "stack" if out["services"] == 3 else f"stack-{out['services']}", lines)
 

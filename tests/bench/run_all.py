@@ -219,8 +219,10 @@ def main() -> None:
         plots["cli"] = plot_cli(cli)
         for n in (3, 10):
             out = bench("bench_stack.py", *stack_runs, "--services", str(n))
+            fl = out["results"].get("floor", {}).get("floor_s")
             plots[f"stack-{n}"] = plot_bars(f"stack-{n}", f"{n}-service stack: up until the port answers", "s",
-                                            stats_rows(out["results"], "ready_s"))
+                                            stats_rows(out["results"], "ready_s")
+                                            + ([("floor (services' own + container starts)", fl, fl, fl)] if fl else []))
         bench("bench_update.py", "--changes", "3" if args.quick else "5")
     finally:
         if dockerd is not None:
