@@ -196,3 +196,15 @@ def test_many_up_down_cycles_leak_nothing(stack):
         assert stack.name not in f.read()
     assert set(os.listdir(root / "containers")) == containers
     assert not (root / "projects" / stack.name).exists()
+
+
+def test_an_up_refused_by_its_command_line_leaves_no_supervisor_behind(stack):
+    """`up` starts the project's supervisor before typer reads the rest of the line; a line typer
+    then refuses must take it away again, with the project's state directory."""
+    stack.write('[services.web]\nimage = "py"\ncommand = ["sleep", "60"]\n')
+    project = Path(stack.env["ENVTOOL_ROOT"]) / "projects" / stack.name
+    proc = stack.cli("up", "-d", "--no-such-option")
+    assert proc.returncode == 2 and "No such option" in proc.stderr
+    assert not project.exists(), list(project.iterdir()) if project.exists() else None
+    proc = stack.cli("up", "-d", check=True)                   # and a right one still works
+    assert stack.ps()[f"{stack.name}-web-1"]["status"] == "running"
