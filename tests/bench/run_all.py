@@ -4,8 +4,8 @@ machine and versions) plus one PNG plot per figure in docs/img/.
     .venv/bin/python tests/bench/run_all.py [--quick]
 
 Needs root, the test images (run the test suite once), and for the peers: runc, crun, podman,
-podman-compose (PyPI), docker.io + docker-compose (Debian; dockerd is started here by pid and
-stopped afterwards if it is not running), matplotlib (PyPI): tests/bench/setup installs them. A missing peer is reported in its
+podman-compose (PyPI), docker.io + docker-compose (Debian; a dockerd of the run's own is started
+here and stopped by pid afterwards, see Dockerd), matplotlib (PyPI): tests/bench/setup installs them. A missing peer is reported in its
 table, never skipped silently.
 """
 
@@ -49,17 +49,50 @@ def bench(script: str, *args: str) -> dict:
     return out
 
 
-def start_dockerd() -> subprocess.Popen | None:
-    if not shutil.which("dockerd") or subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
-        return None
-    proc = subprocess.Popen(["dockerd", "--iptables=true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        if subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
-            return proc
-        time.sleep(0.1)
-    proc.terminate()
-    proc.wait()
-    return None
+class Dockerd:
+    """A dockerd of the run's own, for the peers' rows: its own data root, exec root, pidfile and
+    socket in a temporary directory (DOCKER_HOST points the benchmarks at it), no default bridge and
+    no iptables rules of its own (compose makes its project's bridge and removes it at `down`;
+    published ports go through docker-proxy), stopped by pid and its directory removed afterwards.
+    A dockerd already answering on DOCKER_HOST or the default socket is used as it is."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.base: Path | None = None
+
+    def start(self) -> None:
+        import tempfile
+
+        if not shutil.which("dockerd") or subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+            return
+        self.base = Path(tempfile.mkdtemp(prefix="envtool-bench-docker."))
+        sock = f"unix://{self.base / 'docker.sock'}"
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", str(self.base / "data"), "--exec-root", str(self.base / "exec"),
+             "--pidfile", str(self.base / "docker.pid"), "-H", sock, "--bridge=none", "--iptables=false"],
+            stdout=subprocess.DEVNULL, stderr=open(self.base / "dockerd.log", "wb"))
+        os.environ["DOCKER_HOST"] = sock
+        for _ in range(300):
+            if subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        print(f"dockerd did not start: see {self.base / 'dockerd.log'}", file=sys.stderr)
+        self.stop()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+            os.environ.pop("DOCKER_HOST", None)
+        if self.base is not None:
+            subprocess.run(["umount", "-R", "-l", str(self.base / "data")], capture_output=True)
+            shutil.rmtree(self.base, ignore_errors=True)
+            self.base = None
 
 
 def machine() -> list[str]:
@@ -210,7 +243,8 @@ def main() -> None:
     plots: dict[str, str] = {}
     # as an install does: no CLI run below pays for compiling envtool's modules
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "envtool")], check=True, capture_output=True)
-    dockerd = start_dockerd()
+    dockerd = Dockerd()
+    dockerd.start()
     try:
         start = bench("bench_start.py", *runs)
         plots["start"] = plot_bars("start", "container start: run /bin/true", "ms", [
@@ -225,9 +259,7 @@ def main() -> None:
                                             + ([("floor (services' own + container starts)", fl, fl, fl)] if fl else []))
         bench("bench_update.py", "--changes", "3" if args.quick else "5")
     finally:
-        if dockerd is not None:
-            dockerd.terminate()
-            dockerd.wait(timeout=60)
+        dockerd.stop()
     scale = bench("bench_scale.py")
     plots["scale"] = plot_scale(scale)
     net = bench("bench_net.py", "--runs", "3" if args.quick else "5")
