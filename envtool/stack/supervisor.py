@@ -66,6 +66,10 @@ from envtool.stack.update import (
 LOG_MAX = 10 * 1024 * 1024
 STARTING_PROBE = 0.1           # seconds between healthchecks until the first success
 ACCEPT_PROBE = 0.05            # seconds between connection attempts until a published port accepts
+ACCEPT_FAST = 0.01             # ... in the first second after the start
+LISTEN_POLL = 0.01             # while a container with a healthcheck starts: how often its sockets are read
+QUIET_PROBE = 0.5              # ... and how often its healthcheck runs while it listens on nothing yet
+LISTEN_WATCH = 30.0            # how long its sockets are watched (then the probe schedule alone)
 LISTEN_POLL = 0.02             # seconds between looks at a starting replacement's listening ports
 DRAIN_POLL = 0.02              # seconds between looks at a leaving container's open connections
 IDLE_EXIT = 60.0               # seconds without containers before an idle supervisor exits
@@ -110,6 +114,8 @@ class Managed:
     fresh: bool = False                # a new instance: its state dir is made anew at its first start
     copy_from: str = ""                # ... from this instance's upper dir (a restart keeps its files)
     probe_token: int = 0               # the pending healthcheck timer's; a newer schedule cancels it
+    listening: bool = False            # its netns has listened on a socket since the start (or we stopped looking)
+    last_probe: float = 0.0            # monotonic time of its last healthcheck (or of its start)
 
     def __post_init__(self) -> None:
         self.instance = self.instance or self.spec.name
@@ -629,6 +635,7 @@ class Supervisor:
                 or not r.listens <= sockets.listening(new.container.pid)):
             return False
         r.probed = True
+        new.listening = True                    # it does: probed now, not deferred as quiet
         new.probe_token += 1                    # its result schedules the next one
         self._probe(new, new.container)
         return True
@@ -858,13 +865,32 @@ class Supervisor:
         m.status, m.accepting = status, False
         self.loop.watch(c.pidfd, lambda fd: self._on_exit(m))
         if m.spec.health:
+            m.listening, m.last_probe = status != Status.STARTING, time.monotonic()
             self._schedule_probe(m, c, min(m.spec.health.interval, first_probe))
+            if not m.listening:
+                self.loop.at(LISTEN_POLL, lambda: self._watch_listening(m, c))
         elif _accept_port(m.spec) is not None:
-            self.loop.at(ACCEPT_PROBE, lambda: self._check_accepting(m, c))
+            self.loop.at(ACCEPT_FAST, lambda: self._check_accepting(m, c))
+
+    def _watch_listening(self, m: Managed, c: launcher.Container) -> None:
+        """A starting container's healthcheck runs the moment its network namespace first listens
+        on a socket (its /proc/PID/net/tcp read every 10 ms), not at the next tick of its schedule;
+        until then the schedule runs it only every QUIET_PROBE.  A check that fails because nothing
+        listens yet costs a process in the container (CPU the app's own start wants) and keeps the
+        prober busy at the moment the app comes up.  After LISTEN_WATCH the schedule alone runs it."""
+        if m.container is not c or m.status != Status.STARTING or m.listening:
+            return
+        if sockets.listening(c.pid) or time.monotonic() - m.started_mono > LISTEN_WATCH:
+            m.listening = True
+            if not self.prober.busy(m.instance):
+                self._schedule_probe(m, c, 0)
+            return
+        self.loop.at(LISTEN_POLL, lambda: self._watch_listening(m, c))
 
     def _check_accepting(self, m: Managed, c: launcher.Container) -> None:
         """A container without a healthcheck is ready once its published TCP port takes a
-        connection: tried on its own bridge address every 50 ms until then."""
+        connection: tried on its own bridge address every 10 ms in its first second, every 50 ms
+        after that."""
         if m.container is not c or m.status not in RUNNING or m.accepting:
             return
         port = _accept_port(m.spec)
@@ -878,7 +904,8 @@ class Supervisor:
             self._save()
             self._advance()
         else:
-            self.loop.at(ACCEPT_PROBE, lambda: self._check_accepting(m, c))
+            fast = time.monotonic() - m.started_mono < 1.0
+            self.loop.at(ACCEPT_FAST if fast else ACCEPT_PROBE, lambda: self._check_accepting(m, c))
 
     def _start_failed(self, m: Managed, e: EnvtoolError) -> None:
         m.status, m.exit_code, m.error = Status.FAILED, 127, e.message + (f" (hint: {e.hint})" if e.hint else "")
@@ -956,6 +983,12 @@ class Supervisor:
             return
         if any(r.new is m and r.same and r.listens and not r.probed for r in self._replacements(STARTING)):
             return                                    # a restart: _probe_on_listen starts it once it listens
+        if m.status == Status.STARTING and not m.listening:       # nothing listens yet: seldom
+            wait = m.last_probe + QUIET_PROBE - time.monotonic()
+            if wait > 0:
+                self._schedule_probe(m, c, wait)
+                return
+        m.last_probe = time.monotonic()
         spec, hc = m.spec, m.spec.health
         assert hc is not None
         self.prober.start(m.instance, enter_spec(spec, c.pid, hc.command, c.cgroup.procs_files(),

@@ -717,3 +717,38 @@ secrets = ["db", { source = "api_key", target = "key", mode = 0o440, uid = 0, gi
     stack.env = {k: v for k, v in stack.env.items() if k != "API_KEY_TEST"}
     up = stack.cli("up", "-d")
     assert up.returncode == 2 and "API_KEY_TEST is not set" in up.stderr
+
+
+def test_a_starting_service_is_probed_when_it_listens_and_seldom_before(stack):
+    """The healthcheck of a service that takes a while to listen runs once it does, not every 100 ms
+    before (each failing check is a process in the container); a check that needs no socket (a
+    file) still passes on the slower schedule used while nothing listens."""
+    count = ("import urllib.request as u, os; open('/tmp/probes', 'a').write('x');"
+             " u.urlopen('http://127.0.0.1:8000')")
+    stack.write(f"""
+[services.web]
+image = "py"
+command = ["sh", "-c", "sleep 1.5; exec python3 -m http.server 8000"]
+init = true
+healthcheck = {{ command = ["python3", "-c", "{count}"], interval = "5s", retries = 50 }}
+
+[services.worker]
+image = "py"
+command = ["sh", "-c", "sleep 0.3; touch /tmp/ready; exec sleep 600"]
+init = true
+healthcheck = {{ command = ["test", "-f", "/tmp/ready"], interval = "5s", retries = 50 }}
+
+[services.after]
+image = "py"
+command = ["sleep", "600"]
+init = true
+depends_on = {{ web = "healthy", worker = "healthy" }}
+""")
+    stack.cli("up", "-d", check=True)
+    ps = stack.ps()
+    assert ps[f"{stack.name}-web-1"]["status"] == "healthy"
+    assert ps[f"{stack.name}-worker-1"]["status"] == "healthy"
+    probes = stack.cli("exec", "web", "cat", "/tmp/probes", check=True).stdout
+    # quiet probes at ~0.5 s and ~1.0 s (and ~1.5 s on a slow machine), then one when it listens;
+    # checking every 100 ms from 50 ms would have run it about 15 times
+    assert 1 <= len(probes) <= 5, probes
