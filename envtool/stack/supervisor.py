@@ -115,7 +115,8 @@ class Managed:
     copy_from: str = ""                # ... from this instance's upper dir (a restart keeps its files)
     probe_token: int = 0               # the pending healthcheck timer's; a newer schedule cancels it
     listening: bool = False            # its netns has listened on a socket since the start (or we stopped looking)
-    last_probe: float = 0.0            # monotonic time of its last healthcheck (or of its start)
+    last_probe: float = 0.0            # monotonic time of its last healthcheck (0: none yet)
+    listen_pending: bool = False       # it began listening while a check ran: the next one at once
 
     def __post_init__(self) -> None:
         self.instance = self.instance or self.spec.name
@@ -865,7 +866,7 @@ class Supervisor:
         m.status, m.accepting = status, False
         self.loop.watch(c.pidfd, lambda fd: self._on_exit(m))
         if m.spec.health:
-            m.listening, m.last_probe = status != Status.STARTING, time.monotonic()
+            m.listening, m.last_probe, m.listen_pending = status != Status.STARTING, 0.0, False
             self._schedule_probe(m, c, min(m.spec.health.interval, first_probe))
             if not m.listening:
                 self.loop.at(LISTEN_POLL, lambda: self._watch_listening(m, c))
@@ -875,14 +876,18 @@ class Supervisor:
     def _watch_listening(self, m: Managed, c: launcher.Container) -> None:
         """A starting container's healthcheck runs the moment its network namespace first listens
         on a socket (its /proc/PID/net/tcp read every 10 ms), not at the next tick of its schedule;
-        until then the schedule runs it only every QUIET_PROBE.  A check that fails because nothing
-        listens yet costs a process in the container (CPU the app's own start wants) and keeps the
-        prober busy at the moment the app comes up.  After LISTEN_WATCH the schedule alone runs it."""
+        until then the schedule runs it only every QUIET_PROBE, after the first one (at 50 ms: its
+        own start-up overlaps the app's, and a fast app is up by the time it connects).  A check
+        that fails because nothing listens yet costs a process in the container (CPU the app's own
+        start wants) and keeps the prober busy at the moment the app comes up.  After LISTEN_WATCH
+        the schedule alone runs it."""
         if m.container is not c or m.status != Status.STARTING or m.listening:
             return
         if sockets.listening(c.pid) or time.monotonic() - m.started_mono > LISTEN_WATCH:
             m.listening = True
-            if not self.prober.busy(m.instance):
+            if self.prober.busy(m.instance):
+                m.listen_pending = True                 # the next check right after this one
+            else:
                 self._schedule_probe(m, c, 0)
             return
         self.loop.at(LISTEN_POLL, lambda: self._watch_listening(m, c))
@@ -983,7 +988,7 @@ class Supervisor:
             return
         if any(r.new is m and r.same and r.listens and not r.probed for r in self._replacements(STARTING)):
             return                                    # a restart: _probe_on_listen starts it once it listens
-        if m.status == Status.STARTING and not m.listening:       # nothing listens yet: seldom
+        if m.status == Status.STARTING and not m.listening and m.last_probe:   # nothing listens yet
             wait = m.last_probe + QUIET_PROBE - time.monotonic()
             if wait > 0:
                 self._schedule_probe(m, c, wait)
@@ -1015,6 +1020,8 @@ class Supervisor:
         assert hc is not None
         # while starting, probe often (Compose's start_interval) so dependants wait as little as possible
         interval = hc.interval if m.status != Status.STARTING else min(hc.interval, STARTING_PROBE)
+        if m.status == Status.STARTING and m.listen_pending:
+            interval, m.listen_pending = 0.0, False
         c = m.container
         if c is not None:
             self._schedule_probe(m, c, interval)

@@ -749,6 +749,7 @@ depends_on = {{ web = "healthy", worker = "healthy" }}
     assert ps[f"{stack.name}-web-1"]["status"] == "healthy"
     assert ps[f"{stack.name}-worker-1"]["status"] == "healthy"
     probes = stack.cli("exec", "web", "cat", "/tmp/probes", check=True).stdout
-    # quiet probes at ~0.5 s and ~1.0 s (and ~1.5 s on a slow machine), then one when it listens;
+    # the first at 50 ms, quiet ones at ~0.55 s and ~1.05 s (and ~1.55 s on a slow machine), then one
+    # when it listens;
     # checking every 100 ms from 50 ms would have run it about 15 times
     assert 1 <= len(probes) <= 5, probes
