@@ -21,8 +21,9 @@ place that catches these, prints them and picks the exit code.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import ClassVar
+
+from envtool._util.record import dataclass
 
 
 @dataclass(frozen=True)

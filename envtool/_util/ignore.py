@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 ALWAYS_IGNORED = (".git", "/envtool.lock", "/envtool.releases.toml")
 FILES = (".envtoolignore", ".dockerignore")      # the first that exists
@@ -73,3 +73,24 @@ def _segments_match(pattern: list[str], path: list[str]) -> bool:
     if pattern[0] == "**":
         return any(_segments_match(pattern[1:], path[i:]) for i in range(len(path) + 1))
     return bool(path) and fnmatch.fnmatchcase(path[0], pattern[0]) and _segments_match(pattern[1:], path[1:])
+
+
+def walk_sorted(src: str, patterns: list[str], base: str | None = None) -> Iterator[tuple[str, str]]:
+    """(path relative to src, absolute path) for everything under src, sorted, minus what the
+    patterns ignore (ignored() above) — matched against the path relative to `base` (the project
+    directory the patterns belong to), or to src."""
+    prefix = os.path.relpath(src, base) if base else ""
+    prefix = "" if prefix == "." else prefix
+
+    def skip(rel: str) -> bool:
+        return bool(patterns) and ignored(os.path.join(prefix, rel) if prefix else rel, patterns)
+
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel_dir = os.path.relpath(dirpath, src)
+        rel_dir = "" if rel_dir == "." else rel_dir
+        dirnames[:] = sorted(d for d in dirnames if not skip(os.path.join(rel_dir, d)))
+        for name in sorted(dirnames + filenames):
+            rel = os.path.join(rel_dir, name)
+            if name in filenames and skip(rel):
+                continue
+            yield rel, os.path.join(dirpath, name)

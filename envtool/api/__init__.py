@@ -18,7 +18,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from envtool.api.containers import run
     from envtool.api.devloop import StackHooks, start_watch_daemon, stop_watch_daemon, watcher
-    from envtool.api.images import build, gc, list_images, lock, pull, push, resolve_image, save, stored_image
+    from envtool.api.images import (
+        build,
+        gc,
+        list_images,
+        lock,
+        pull,
+        push,
+        recent_image,
+        resolve_image,
+        save,
+        stored_image,
+    )
     from envtool.api.project import (
         Context,
         config,
@@ -112,6 +123,7 @@ _WHERE = {
     'start_watch_daemon': 'envtool.api.devloop',
     'stop_watch_daemon': 'envtool.api.devloop',
     'stored_image': 'envtool.api.images',
+    'recent_image': 'envtool.api.images',
     'up': 'envtool.api.stack',
     'up_bundle': 'envtool.api.stack',
     'validate': 'envtool.api.project',
@@ -136,6 +148,6 @@ __all__ = [
     "StackHooks", "abandon_early_supervisor", "build", "bundle", "check_host", "config", "control_services", "deploy", "desired_stack", "diff",
     "down", "early_exits", "exec_spec", "export_compose", "export_kubernetes", "gc", "image_digests", "import_compose", "init",
     "list_images", "load_project", "lock", "log_files", "open_store", "plan", "project_name", "promote", "ps",
-    "pull", "push", "releases", "remote_have", "remote_receive", "resolve_image", "rollback", "run", "save", "schema_text", "service_images", "start_supervisor_early", "start_watch_daemon",
+    "pull", "push", "recent_image", "releases", "remote_have", "remote_receive", "resolve_image", "rollback", "run", "save", "schema_text", "service_images", "start_supervisor_early", "start_watch_daemon",
     "stop_watch_daemon", "stored_image", "up", "up_bundle", "validate", "watch_log", "watcher",
 ]

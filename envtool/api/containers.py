@@ -8,9 +8,10 @@ from envtool.api.project import open_store
 from envtool.runtime.host import check_host
 
 
-def run(image_ref: str, opts: Any, file: str | None = None, directory: str | None = None,
+def run(image_ref: Any, opts: Any, file: str | None = None, directory: str | None = None,
         rm: bool = True, reporter: Any = None, name: str | None = None) -> Any:
-    """Run a one-off container attached to the terminal; returns (ExitInfo, message or None)."""
+    """Run a one-off container attached to the terminal; returns (ExitInfo, message or None).
+    image_ref: what resolve_image takes, or an Image from the store."""
     import os
 
     from envtool.runtime import launcher
@@ -19,7 +20,7 @@ def run(image_ref: str, opts: Any, file: str | None = None, directory: str | Non
     check_host()
     from envtool.api.images import resolve_image
 
-    image = resolve_image(image_ref, file, directory, reporter)
+    image = resolve_image(image_ref, file, directory, reporter) if isinstance(image_ref, str) else image_ref
     store = open_store()
     dirs = store.unpack(image)
     cname = name or f"run-{os.urandom(6).hex()}"

@@ -21,6 +21,7 @@ def build(file: str | None = None, directory: str | None = None, images: list[st
     BuildResults."""
     from envtool.errors import ImageNotFound
 
+    recorder = _recorder(open_store(), file, directory) if env is None else None
     loaded = load_project(file, directory, env)
     recipes = loaded.project.images
     names = images or list(recipes)
@@ -32,7 +33,11 @@ def build(file: str | None = None, directory: str | None = None, images: list[st
             raise ImageNotFound(f"no image recipe named {n!r} in {loaded.file}",
                                 hint=f'did you mean "{near}"?' if near else None)
     check_host(need_overlay=False)
+    if recorder is not None:
+        recorder.sign(recipes, names)
     results = locked_build(loaded, names, reporter, locked or strict_env(env), notes)
+    if recorder is not None:                 # what `run NAME` takes without building (image/recent.py)
+        recorder.record({n: results[n].image.manifest_digest for n in names})
     return [results[n] for n in names]
 
 
@@ -173,9 +178,10 @@ def gc() -> dict[str, int]:
 
 
 def resolve_image(ref: str, file: str | None = None, directory: str | None = None,
-                  reporter: Any = None) -> Any:
-    """An image reference for `run`: a recipe of the current project (built if needed), a store
-    name ("shop/py:latest"), a manifest digest, or oci-archive:<path>."""
+                  reporter: Any = None, notes: list[str] | None = None) -> Any:
+    """An image reference for `run`: a recipe of the current project (built from envtool.lock if
+    needed, as `build NAME` builds it), a store name ("shop/py:latest"), a manifest digest, or
+    oci-archive:<path>."""
     from envtool.errors import ImageNotFound
 
     store = open_store()
@@ -189,15 +195,19 @@ def resolve_image(ref: str, file: str | None = None, directory: str | None = Non
         image = import_archive(path, store)
         store.tag(f"oci-archive/{os.path.basename(path)}:latest", image)     # so gc keeps it
         return image
+    recorder = _recorder(store, file, directory)
     try:
         loaded = load_project(file, directory)
     except SpecError:
         loaded = None
     if loaded is not None and ref in loaded.project.images:
-        from envtool.image.build import Builder
-
         check_host(need_overlay=False)
-        return Builder(store, loaded.name, loaded.directory, loaded.project.images, reporter).build(ref).image
+        if recorder is not None:
+            recorder.sign(loaded.project.images, [ref])
+        image = locked_build(loaded, [ref], reporter, False, notes)[ref].image
+        if recorder is not None:
+            recorder.record({ref: image.manifest_digest})
+        return image
     known = [t[0] for t in store.tags()]
     if loaded is not None:
         known += list(loaded.project.images)
@@ -206,6 +216,34 @@ def resolve_image(ref: str, file: str | None = None, directory: str | None = Non
     near = nearest(ref, known)
     raise ImageNotFound(f"no image {ref!r}: not a recipe of this project and not in the store",
                         hint=f'did you mean "{near}"?' if near else "run `envtool images` to list images")
+
+
+def _recorder(store: Store, file: str | None, directory: str | None) -> Any:
+    from envtool.image.recent import Recorder
+    from envtool.spec.peek import find_file
+
+    try:
+        return Recorder(store.cache_dir, find_file(file, directory))
+    except SpecError:
+        return None
+
+
+def recent_image(store: Store, ref: str, file: str | None = None, directory: str | None = None) -> Any:
+    """The image recipe `ref` of the project was last built to, when nothing it was built from
+    has changed since (image/recent.py): `run NAME` without loading the project; else None."""
+    from envtool.image.recent import lookup
+    from envtool.spec.peek import find_file
+
+    if ref.startswith(("sha256:", "oci-archive:")):
+        return None
+    try:
+        digest = lookup(store.cache_dir, find_file(file, directory), ref)
+        image = store.image(digest) if digest else None
+        if image is None or not all(store.has_blob(layer.digest) for layer in image.layers):
+            return None                  # collected since: the full path builds it again
+        return image
+    except EnvtoolError:
+        return None
 
 
 def stored_image(store: Store, ref: str) -> Any:

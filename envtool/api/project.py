@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envtool._util.record import dataclass
 from envtool.errors import SpecError
 
 if TYPE_CHECKING:

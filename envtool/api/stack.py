@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envtool._util.record import dataclass
 from envtool.api.images import locked_build
 from envtool.api.project import load_project, open_store, project_name, project_paths, strict_env
 from envtool.errors import EnvtoolError, SpecError

@@ -14,8 +14,9 @@ compares what both parsers make of the same argv.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from envtool._util.record import dataclass, field
 
 # option string -> (parameter name, kind); kind: "value" takes one value, "multi" may repeat,
 # "on" / "off" set the parameter to True / False

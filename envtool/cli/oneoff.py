@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from envtool._util.record import dataclass
 from envtool.cli.argv import Table, split
 
 if TYPE_CHECKING:                    # imported by RunArgs.of: not on every command's start-up path
@@ -89,14 +89,19 @@ def execute(args: RunArgs) -> int:
 
     api.check_host()                                     # "needs root" before the (0700) store says no
     store = api.open_store()
-    image = api.stored_image(store, args.image)          # no project, no build: the common case
+    # no project load, no build: a digest or store name, or a recipe as last built from what is
+    # still there (image/recent.py); the full load and locked build otherwise
+    image = api.stored_image(store, args.image) or api.recent_image(store, args.image, args.file, args.directory)
     if image is None:
         from envtool.cli.progress import reporter
 
         rep = reporter(args.progress, only_work=True)
+        notes: list[str] = []
         with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
-            image = api.resolve_image(args.image, args.file, args.directory, rep)
-    info, message = api.run(image.manifest_digest, args.options, args.file, args.directory, rm=args.rm, name=args.name)
+            image = api.resolve_image(args.image, args.file, args.directory, rep, notes)
+        for note in notes:
+            render.info(note)
+    info, message = api.run(image, args.options, args.file, args.directory, rm=args.rm, name=args.name)
     if message:
         render.print_warning(message)
     sys.stdout.flush()

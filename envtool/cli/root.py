@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import typer
 import typer.core
 import typer.main
+
+from envtool._util.record import dataclass
 
 # typer renders help and usage errors with rich when rich is importable; that import (rich_utils,
 # markdown-it, pygments) costs ~140 ms on every `--help` and every mistyped option.  Click's plain

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from envtool._util.ignore import ignored
+from envtool._util.record import dataclass, field
 
 SYNC_ACTIONS = ("sync", "sync+restart", "sync+exec")
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Protocol
 
 from envtool._util.ignore import read_patterns
+from envtool._util.record import dataclass
 from envtool.devloop import rules as R
 from envtool.devloop.sync import sync_into
 from envtool.errors import EnvtoolError, HostError

@@ -13,7 +13,6 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +21,7 @@ from envtool._util.atomic import write_atomic
 from envtool._util.digest import digest_hex
 from envtool._util.ignore import read_patterns
 from envtool._util.linux import DEFAULT_CAPABILITIES
+from envtool._util.record import asdict, dataclass, field
 from envtool._util.wait import readable
 from envtool.errors import BuildError, ContainerError, ImageNotFound
 from envtool.image import layer as layers_mod

@@ -21,10 +21,10 @@ import os
 import stat
 import tarfile
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from envtool._util.record import dataclass, field
 from envtool.errors import StoreError, SyscallError
 from envtool.runtime.syscalls import O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, mkdirs_in_root, openat2
 

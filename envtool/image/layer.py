@@ -10,11 +10,10 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO
 
-from envtool._util.ignore import ignored
+from envtool._util.ignore import walk_sorted
+from envtool._util.record import dataclass
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -113,27 +112,6 @@ def _xattrs(path: str) -> dict[str, str]:
 
 
 # ---- copy layers -------------------------------------------------------------------------------
-def walk_sorted(src: str, patterns: list[str], base: str | None = None) -> Iterator[tuple[str, str]]:
-    """(path relative to src, absolute path) for everything under src, sorted, minus what the
-    patterns ignore (_util/ignore.py) — matched against the path relative to `base` (the project
-    directory the patterns belong to), or to src."""
-    prefix = os.path.relpath(src, base) if base else ""
-    prefix = "" if prefix == "." else prefix
-
-    def skip(rel: str) -> bool:
-        return bool(patterns) and ignored(os.path.join(prefix, rel) if prefix else rel, patterns)
-
-    for dirpath, dirnames, filenames in os.walk(src):
-        rel_dir = os.path.relpath(dirpath, src)
-        rel_dir = "" if rel_dir == "." else rel_dir
-        dirnames[:] = sorted(d for d in dirnames if not skip(os.path.join(rel_dir, d)))
-        for name in sorted(dirnames + filenames):
-            rel = os.path.join(rel_dir, name)
-            if name in filenames and skip(rel):
-                continue
-            yield rel, os.path.join(dirpath, name)
-
-
 def add_copy(w: LayerWriter, src: str, dst: str, owner: Owner, mode: int | None, patterns: list[str],
              base: str | None = None, name: str | None = None) -> None:
     """`copy = [{src, dst}]`: a directory's contents go under dst; a file goes to dst, or into dst

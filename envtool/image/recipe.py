@@ -6,10 +6,10 @@ digest of its inputs (for copy: the content of the copied tree), as in apko's co
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from envtool._util.digest import canonical_json, sha256_bytes
+from envtool._util.record import asdict, dataclass, field
 from envtool.errors import UsageError
 from envtool.spec.model import ImageRecipe
 

@@ -12,8 +12,8 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
+from envtool._util.record import dataclass
 from envtool.network.project import ProjectNetwork, subnet_lock
 from envtool.runtime.namespaces import fd_path, new_netns
 

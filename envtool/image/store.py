@@ -19,12 +19,12 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from envtool._util.atomic import write_atomic
 from envtool._util.digest import DIGEST_RE, digest_hex, sha256_bytes
+from envtool._util.record import dataclass
 from envtool.errors import ImageNotFound, StoreError
 from envtool.image import oci
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from envtool._util.digest import canonical_json, sha256_bytes
+from envtool._util.record import dataclass
 from envtool.lock.model import Lock
 
 

@@ -13,7 +13,8 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from envtool._util.record import dataclass
 
 QTYPE_A, QTYPE_AAAA, QCLASS_IN = 1, 28, 1
 RCODE_OK, RCODE_SERVFAIL, RCODE_NXDOMAIN = 0, 2, 3

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
+from envtool._util.record import dataclass, field
 from envtool.errors import InputError
 
 DEFAULT_POOL = "10.89.0.0/16"

@@ -22,9 +22,9 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from typing import Any
 
+from envtool._util.record import dataclass
 from envtool.errors import HostError
 
 BRIDGE_GLOB = "et-*"

@@ -18,10 +18,10 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from envtool._util.names import interface_name
+from envtool._util.record import dataclass, field
 from envtool.errors import HostError, InputError
 from envtool.network import ipam, nft
 from envtool.network.netlink import Netlink

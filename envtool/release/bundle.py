@@ -22,11 +22,11 @@ import re
 import tarfile
 import time
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from envtool._util.digest import canonical_json, digest_hex, sha256_bytes
+from envtool._util.record import dataclass, field
 from envtool.errors import InputError
 from envtool.image import oci
 from envtool.image.store import Image, Layer, Store

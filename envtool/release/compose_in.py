@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envtool._util.record import dataclass, field
 from envtool.errors import Location, SpecError
 from envtool.release import official
 from envtool.release.dockerfile_in import DockerfileConverter

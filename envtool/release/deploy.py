@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from dataclasses import dataclass
 
+from envtool._util.record import dataclass
 from envtool.errors import InputError, RuntimeFailure
 
 

@@ -21,10 +21,10 @@ import os
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envtool._util.record import dataclass, field
 from envtool.errors import SpecError
 from envtool.release import official
 

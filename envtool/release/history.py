@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envtool._util.atomic import write_atomic
 from envtool._util.digest import short
+from envtool._util.record import dataclass
 from envtool.errors import Location, RuntimeFailure, SpecError
 
 RELEASES_FILE = "envtool.releases.toml"

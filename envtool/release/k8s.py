@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from envtool._util.record import dataclass, field
 from envtool._util.units import parse_size
 from envtool.runtime.caps import effective_set
 from envtool.spec.imageref import ImageRef

@@ -10,9 +10,9 @@ from __future__ import annotations
 import errno
 import gc
 import os
-from dataclasses import dataclass
 from typing import NoReturn
 
+from envtool._util.record import dataclass
 from envtool.runtime import ipc
 from envtool.runtime.caps import mask
 from envtool.runtime.config import ContainerConfig

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import re
 import signal
-from dataclasses import dataclass, field
 
 from envtool._util.linux import CAPABILITIES
+from envtool._util.record import dataclass, field
 from envtool.errors import InputError
 
 

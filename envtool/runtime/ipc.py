@@ -9,8 +9,8 @@ import errno
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
 
+from envtool._util.record import asdict, dataclass
 from envtool._util.wait import readable
 from envtool.errors import CommandNotExecutable, CommandNotFound, ContainerError, SyscallError
 

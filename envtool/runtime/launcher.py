@@ -14,8 +14,8 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from envtool._util.record import dataclass, field
 from envtool._util.wait import readable
 from envtool.errors import HostError, SyscallError
 from envtool.runtime import ipc, rootless

@@ -10,9 +10,9 @@ import errno
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from envtool._util.digest import small_sha256_hex
+from envtool._util.record import dataclass
 from envtool.errors import HostError
 
 # Allowed for every container (moby profiles/seccomp/default.json, unconditional names).

@@ -11,8 +11,8 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from envtool._util.record import dataclass
 from envtool.errors import SyscallError
 from envtool.runtime.config import ContainerConfig
 from envtool.runtime.syscalls import (

@@ -22,9 +22,9 @@ import socket
 import stat
 import struct
 import termios
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from envtool._util.record import dataclass, field
 from envtool._util.safe_read import NotARegularFile, read_regular
 from envtool.errors import SyscallError
 from envtool.runtime.caps import last_cap

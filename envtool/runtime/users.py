@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from envtool._util.record import dataclass
 
 
 @dataclass(frozen=True)

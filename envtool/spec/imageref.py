@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 from typing import Literal
+
+from envtool._util.record import dataclass, replace
 
 Kind = Literal["recipe", "digest", "oci-archive", "registry"]
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

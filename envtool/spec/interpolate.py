@@ -6,9 +6,9 @@ The environment is passed in; this module never reads os.environ.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from envtool._util.record import dataclass, field
 from envtool.spec.locate import Path
 
 _TOKEN = re.compile(

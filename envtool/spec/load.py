@@ -13,13 +13,13 @@ import os
 import re
 import tomllib
 import typing
-from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from envtool._util.names import project_name_from_dir
+from envtool._util.record import dataclass
 from envtool.errors import Location, SpecError
 from envtool.spec import checks
 from envtool.spec.interpolate import Interpolation, InterpolationError, read_dotenv

@@ -9,7 +9,6 @@ with ${VAR}, a file that is not TOML); the caller then loads the project as usua
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
 from envtool._util.names import project_name_from_dir, valid_project_name
@@ -35,6 +34,8 @@ def find_file(file: str | os.PathLike[str] | None = None, directory: str | os.Pa
 def project_name(file: str | os.PathLike[str] | None = None, directory: str | os.PathLike[str] | None = None
                  ) -> str | None:
     """The name the full load would give the project, or None when only the full load can tell."""
+    import tomllib  # not for find_file alone (`run NAME` finds the file, reads no TOML)
+
     path = find_file(file, directory)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

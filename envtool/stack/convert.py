@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
 from typing import Any
 
+from envtool._util.record import dataclass, field
 from envtool._util.units import parse_size
 from envtool.errors import UsageError
 from envtool.image.store import Image, Store
@@ -209,8 +209,7 @@ def resolve_secrets(stack: Any, store: Store) -> Any:
     """Every secret's source checked on this host before anything starts (a missing one names the
     secret and the service); environment secrets written to the store (0400, in its 0700 root) so
     the supervisor can read them at every start.  Returns the stack with each secret's path."""
-    from dataclasses import replace
-
+    from envtool._util.record import replace
     from envtool.errors import SpecError
 
     values: dict[str, str] = {}

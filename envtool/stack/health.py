@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from envtool._util.record import dataclass
 from envtool.runtime import enter
 from envtool.stack.loop import EventLoop
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from envtool._util.record import dataclass
 from envtool.stack.graph import order
 
 

@@ -8,10 +8,10 @@ container when it changes.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from envtool._util.digest import canonical_json, sha256_bytes
+from envtool._util.record import asdict, dataclass, field
 
 
 @dataclass(frozen=True)

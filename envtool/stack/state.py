@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from envtool._util.atomic import write_atomic
 from envtool._util.digest import small_sha256_hex
+from envtool._util.record import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)

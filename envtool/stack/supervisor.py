@@ -30,9 +30,9 @@ import shutil
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
+from envtool._util.record import dataclass, field
 from envtool._util.wait import readable
 from envtool.errors import EnvtoolError
 from envtool.image.store import Store

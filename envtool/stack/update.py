@@ -18,8 +18,9 @@ rest are not touched).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from envtool._util.record import dataclass, field
 
 QUEUED, STARTING, STOPPING, RETIRING, DONE, UNDONE = "queued", "starting", "stopping", "retiring", "done", "undone"
 UNDER_WAY = (STARTING, STOPPING, RETIRING)

@@ -6,8 +6,9 @@ Every runtime runs /bin/true from the same single-layer image (Debian bookworm m
 built by envtool).  runc and crun get an OCI bundle whose root is that layer's directory (read-only);
 podman gets it with --rootfs and --network none; docker gets it through `docker import` (dockerd
 must be running: run_all.py starts one).  envtool is measured twice: the CLI end to end
-(`envtool run --rm IMG /bin/true`, Python start-up included) and the runtime's own part (start →
-exit → cleanup in-process, as the supervisor runs it).  The machine's hybrid cgroup layout makes crun
+(`envtool run --rm IMG /bin/true`, Python start-up included; and by recipe name in the project
+directory, as users type it) and the runtime's own part (start → exit → cleanup in-process, as the
+supervisor runs it).  The machine's hybrid cgroup layout makes crun
 refuse to start ("cgroups in hybrid mode not supported"), so crun and podman's default (crun) run in
 a mount namespace where the empty cgroup2 mount is unmounted; podman also gets low --ulimit values
 because this host lacks CAP_SYS_RESOURCE.  Peers that cannot run are reported as such, not skipped.
@@ -133,6 +134,8 @@ def main() -> None:
     results["envtool runtime (in-process)"] = envtool_inprocess(digest, args.runs)
     cli = str(Path(sys.executable).parent / "envtool")            # the console script users type
     results["envtool run --rm (CLI)"] = timed([cli, "run", "--rm", digest, "/bin/true"], args.runs, env)
+    results["envtool run --rm py (CLI, recipe name in its project dir)"] = timed(
+        [cli, "-C", str(REPO / "tests/data/images"), "run", "--rm", "py", "/bin/true"], args.runs, env)
     results["envtool run --rm --no-init (CLI)"] = timed([cli, "run", "--rm", "--no-init", digest, "/bin/true"],
                                                         args.runs, env)
     with tempfile.TemporaryDirectory() as tmp:

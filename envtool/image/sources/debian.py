@@ -22,9 +22,9 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from envtool._util.record import dataclass
 from envtool.errors import BuildError, HostError, UsageError
 
 APT_DIR = "/etc/apt"

@@ -11,10 +11,10 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
 from envtool._util.digest import sha256_bytes
+from envtool._util.record import dataclass
 from envtool.errors import ImageNotFound, InputError, RuntimeFailure, StoreError
 from envtool.image import oci
 from envtool.image.store import Image, Store

@@ -14,8 +14,9 @@ silently changed (`tag_note`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from importlib import resources
+
+from envtool._util.record import dataclass, field
 
 SUITE = "bookworm"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
+from envtool._util.record import dataclass
 from envtool.errors import SyscallError
 from envtool.runtime.config import Limits
 

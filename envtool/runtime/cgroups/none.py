@@ -6,8 +6,7 @@ through a cgroup."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from envtool._util.record import dataclass
 from envtool.runtime.cgroups.base import Cgroup, CgroupManager
 from envtool.runtime.config import Limits
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
+from envtool._util.record import dataclass
 from envtool.runtime.cgroups.base import Cgroup, CgroupManager, make_dirs, read, write
 from envtool.runtime.config import Limits
 

@@ -1,12 +1,11 @@
 """The typer-free parser for `envtool run` (cli/oneoff.py) against the typer command it stands in
 for: the same options, and the same values for the same argv."""
 
-import dataclasses
-
 import click
 import pytest
 import typer.main
 
+from envtool._util import record
 from envtool.cli.argv import GLOBALS
 from envtool.cli.oneoff import CLI_ONLY, OPTION_FIELDS, RUN_OPTIONS, RunArgs, parse_fast
 from envtool.cli.root import app
@@ -32,7 +31,7 @@ def test_the_table_has_every_option_of_the_typer_command_and_no_other():
 def as_params(args: RunArgs) -> dict:
     """RunArgs as the typer command's parameter names → values."""
     renamed = {field: param for param, field in OPTION_FIELDS.items()}
-    out = {renamed.get(k, k): v for k, v in dataclasses.asdict(args.options).items()}
+    out = {renamed.get(k, k): v for k, v in record.asdict(args.options).items()}
     out.update({k: getattr(args, k) for k in CLI_ONLY}, image=args.image)
     return out
 
