@@ -218,6 +218,41 @@ def resolve_image(ref: str, file: str | None = None, directory: str | None = Non
                         hint=f'did you mean "{near}"?' if near else "run `envtool images` to list images")
 
 
+def recipe_images(loaded: Any, names: list[str], reporter: Any, strict: bool, notes: list[str] | None,
+                  recorder: Any = None) -> dict[str, Any]:
+    """The images of the project's recipes `names`: as last built, when a recorder made before the
+    project was loaded finds nothing they were built from changed (image/recent.py: `up` of an
+    unchanged project reads neither the lock's model nor any step of the build); else built from
+    envtool.lock (locked_build) and recorded."""
+    store = open_store()
+    if recorder is not None and names:
+        digests = recorder.lookup(names)
+        if digests is not None:
+            images = {n: complete_image(store, d) for n, d in digests.items()}
+            if all(i is not None for i in images.values()):
+                return images
+        recorder.sign(loaded.project.images, names)
+    built = locked_build(loaded, names, reporter, strict, notes)
+    out = {n: built[n].image for n in names}
+    if recorder is not None and names:
+        recorder.record({n: i.manifest_digest for n, i in out.items()})
+    return out
+
+
+def complete_image(store: Store, digest: str) -> Any:
+    """The stored image, or None when it or one of its layers was collected since."""
+    try:
+        image = store.image(digest)
+    except EnvtoolError:
+        return None
+    return image if all(store.has_blob(layer.digest) for layer in image.layers) else None
+
+
+def recorder_for(file: str | None, directory: str | None) -> Any:
+    """A recorder (image/recent.py) of the project file the load is about to read; None without one."""
+    return _recorder(open_store(), file, directory)
+
+
 def _recorder(store: Store, file: str | None, directory: str | None) -> Any:
     from envtool.image.recent import Recorder
     from envtool.spec.peek import find_file
@@ -238,10 +273,7 @@ def recent_image(store: Store, ref: str, file: str | None = None, directory: str
         return None
     try:
         digest = lookup(store.cache_dir, find_file(file, directory), ref)
-        image = store.image(digest) if digest else None
-        if image is None or not all(store.has_blob(layer.digest) for layer in image.layers):
-            return None                  # collected since: the full path builds it again
-        return image
+        return complete_image(store, digest) if digest else None      # collected since: None, built again
     except EnvtoolError:
         return None
 

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from envtool._util.record import dataclass
-from envtool.api.images import locked_build
+from envtool.api.images import recipe_images, recorder_for
 from envtool.api.project import load_project, open_store, project_name, project_paths, strict_env
 from envtool.errors import EnvtoolError, SpecError
 from envtool.runtime.host import check_host
 
 
 def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | None = None,
-                  services: list[str] | None = None, locked: bool = False, notes: list[str] | None = None) -> Any:
+                  services: list[str] | None = None, locked: bool = False, notes: list[str] | None = None,
+                  recorder: Any = None, on_spec: Any = None) -> Any:
     """Build what the services need and return the StackSpec (every replica)."""
     from envtool.errors import UsageError
     from envtool.spec.locate import nearest
@@ -39,39 +40,43 @@ def desired_stack(loaded: Any, reporter: Any = None, scale: dict[str, int] | Non
                 keep.add(s)
                 todo.extend(project.services[s].depends_on)
         project.services = {k: v for k, v in project.services.items() if k in keep}
-    images = service_images(loaded, reporter, locked, notes)
-    return _stack_of(loaded, images)
+    images = service_images(loaded, reporter, locked, notes, recorder)
+    return _stack_of(loaded, images, on_spec)
 
 
-def _stack_of(loaded: Any, images: dict[str, Any]) -> Any:
-    """The StackSpec, with its bind sources and volumes created and its layers unpacked."""
+def _stack_of(loaded: Any, images: dict[str, Any], on_spec: Any = None) -> Any:
+    """The StackSpec, with its bind sources and volumes created and its layers unpacked; `on_spec`
+    is given it before its secrets are read (what the next `up` may take again: _keep_stack)."""
     from envtool.stack.convert import make_sources, resolve_secrets, stack_spec
 
     store = open_store()
     spec = stack_spec(loaded, images, store, {ref: store.unpack(img) for ref, img in images.items()})
+    if on_spec is not None:
+        on_spec(spec, images)
     resolve_secrets(spec, store)
     make_sources(spec, store)
     return spec
 
 
-def service_images(loaded: Any, reporter: Any = None, locked: bool = False, notes: list[str] | None = None
-                   ) -> dict[str, Any]:
-    """Every image the project's services use, by reference as written: recipes built from the lock,
-    oci-archive files imported, registry references pulled."""
+def service_images(loaded: Any, reporter: Any = None, locked: bool = False, notes: list[str] | None = None,
+                   recorder: Any = None) -> dict[str, Any]:
+    """Every image the project's services use, by reference as written: recipes built from the lock
+    (or as last built: api/images.recipe_images, with a recorder made before the load), oci-archive
+    files imported, registry references pulled."""
     from envtool.image.sources.oci_archive import import_archive
     from envtool.spec.checks import is_recipe_ref
 
     project = loaded.project
     store = open_store()
     recipes_used = sorted({s.image for s in project.services.values() if is_recipe_ref(s.image)})
-    built = locked_build(loaded, recipes_used, reporter, locked or strict_env(loaded.env), notes)
+    built = recipe_images(loaded, recipes_used, reporter, locked or strict_env(loaded.env), notes, recorder)
     images: dict[str, Any] = {}
     for name, svc in project.services.items():
         ref = svc.image
         if ref in images:
             continue
         if is_recipe_ref(ref):
-            images[ref] = built[ref].image
+            images[ref] = built[ref]
         elif ref.startswith("oci-archive:"):
             path = ref[len("oci-archive:"):]
             images[ref] = import_archive(path if os.path.isabs(path) else str(loaded.directory / path), store)
@@ -183,6 +188,14 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
     A whole stack in an environment other than dev is a release: its id is recorded as deployed here."""
     check_host()
     early = _early.pop((file, directory), None) or _start_supervisor_early(file, directory)
+    recorder = recorder_for(file, directory)          # before the load: the bytes it reads
+    plain = recorder is not None and not services and not scale and not strict_env(env) and os.geteuid() == 0
+    kept = _kept_stack(recorder, env) if plain else None
+    if kept is not None:                              # nothing it was made from changed: no load
+        if warnings is not None:
+            warnings.extend(kept["warnings"])
+        return _apply(kept["stack"]["project"], lambda: _desired_kept(kept["stack"]), None, on_event,
+                      f"project:{kept['stack']['directory']}", started_early=early == kept["stack"]["project"])
     try:
         loaded = load_project(file, directory, env)
     except BaseException:
@@ -201,8 +214,10 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
 
     def desired() -> Any:
         if not whole:
-            return desired_stack(loaded, reporter, scale, services, locked, notes)
-        images = service_images(loaded, reporter, locked, notes)
+            return desired_stack(loaded, reporter, scale, services, locked, notes, recorder,
+                                 (lambda spec, images: _keep_stack(recorder, loaded, env, spec, images)) if plain
+                                 else None)
+        images = service_images(loaded, reporter, locked, notes, recorder)
         spec = _stack_of(loaded, images)
         from envtool.release.assemble import release_for
 
@@ -210,6 +225,51 @@ def up(file: str | None = None, directory: str | None = None, env: str | None = 
 
     return _apply(loaded.name, desired, services, on_event, f"project:{loaded.directory}",
                   started_early=early == loaded.name)
+
+
+def _kept_stack(recorder: Any, env: str | None) -> dict[str, Any] | None:
+    """The stack the last full `up` resolved, when nothing it was made from changed (stack/recent.py)."""
+    from envtool.api.images import complete_image
+    from envtool.stack import recent
+
+    store = open_store()
+    fingerprint = recorder.current()
+    names = recent.recipe_names(store.cache_dir, recorder.file)
+    if fingerprint is None or names is None:
+        return None
+    digests = recorder.lookup(names)
+    if digests is None or any(complete_image(store, d) is None for d in digests.values()):
+        return None
+    return recent.lookup(store.cache_dir, recorder.file, fingerprint, env, digests)
+
+
+def _desired_kept(stack: dict[str, Any]) -> Any:
+    from envtool.stack.convert import make_sources, resolve_secrets
+    from envtool.stack.spec import stack_from_json
+
+    store = open_store()
+    spec = stack_from_json(stack)
+    for digest in sorted({c.image for c in spec.containers}):
+        store.unpack(store.image(digest))              # its layers, should they have been collected
+    resolve_secrets(spec, store)
+    make_sources(spec, store)
+    return spec
+
+
+def _keep_stack(recorder: Any, loaded: Any, env: str | None, spec: Any, images: dict[str, Any]) -> None:
+    """After a full load: what the next plain `up` may take again, when every service runs a recipe
+    (a registry tag may move) and nothing changed while it was made."""
+    from envtool.spec.checks import is_recipe_ref
+    from envtool.stack import recent
+    from envtool.stack.spec import stack_to_json
+
+    refs = {s.image for s in loaded.project.services.values()}
+    fingerprint = recorder.current()
+    if fingerprint is None or not refs or not all(is_recipe_ref(r) for r in refs):
+        return
+    recent.record(open_store().cache_dir, recorder.file, fingerprint, env,
+                  {r: images[r].manifest_digest for r in sorted(refs)}, stack_to_json(spec), list(loaded.warnings),
+                  recent.facts(loaded.project, loaded.directory))
 
 
 def _as_release(spec: Any, rel: Any) -> Any:
@@ -545,8 +605,13 @@ def early_exits(project: str, final: dict[str, Any], window: float = SETTLE) -> 
     deadline = time.monotonic() + window - min((r.get("uptime") or 0) for r in young.values())
     failed: dict[str, dict[str, Any]] = {}
     watched = dict(young)
+    begun, first = time.monotonic(), True
     while time.monotonic() < deadline and watched:
-        time.sleep(0.05)
+        # at once, then often while a just-started app is likely to come up, then every 50 ms
+        # (a `ps` is a few ms of the supervisor's time)
+        if not first:
+            time.sleep(0.01 if time.monotonic() - begun < 0.25 else 0.05)
+        first = False
         if not (control.running(paths) and paths.socket.exists()):
             break
         for r in control.call(paths, {"op": "ps"}).get("containers", []):

@@ -1,13 +1,14 @@
 """The entry point, and the one place that catches EnvtoolError, prints it and picks the exit
 code (0 ok, 1 runtime failure, 2 bad input).  A plain `envtool run` goes straight to the container
-(cli/oneoff.py), a plain `validate` or `config` straight to the file (cli/specout.py); every other
-command line goes through the typer app (cli/root.py)."""
+(cli/oneoff.py), a plain `validate` or `config` straight to the file (cli/specout.py), a plain
+`up -d` straight to the supervisor (cli/stackup.py); every other command line goes through the
+typer app (cli/root.py)."""
 
 from __future__ import annotations
 
 import sys
 
-from envtool.cli import oneoff, specout
+from envtool.cli import oneoff, specout, stackup
 from envtool.errors import EnvtoolError
 
 
@@ -98,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         run = oneoff.parse_fast(args)              # `run`, `validate`, `config` without typer (cli/argv.py)
         if run is not None:
             return oneoff.execute(run)
-        spec = specout.parse_fast(args)
-        if spec is not None:
-            return spec()
+        fast = specout.parse_fast(args) or stackup.parse_fast(args)    # `up -d` too
+        if fast is not None:
+            return fast()
         from envtool.cli.root import app
 
         app(args=argv, standalone_mode=True)

@@ -175,6 +175,21 @@ class Recorder:
         self.copies: dict[str, list[str]] = {}
         self.signed: dict[str, str] = {}
 
+    def lookup(self, names: list[str]) -> dict[str, str] | None:
+        """The recorded digests of all of `names` when nothing changed since this object was made
+        (so the project the caller loaded is the one the record describes), else None."""
+        if self.before is None or fingerprint(self.file, self.environ, lock=False) != self.before:
+            return None
+        found = {n: lookup(self.cache_dir, self.file, n, self.environ) for n in names}
+        return None if any(d is None for d in found.values()) else {n: str(d) for n, d in found.items()}
+
+    def current(self) -> str | None:
+        """The fingerprint (the lock as it is now) when nothing else changed since this object was
+        made; else None."""
+        if self.before is None or fingerprint(self.file, self.environ, lock=False) != self.before:
+            return None
+        return fingerprint(self.file, self.environ)
+
     def sign(self, recipes: dict[str, Any], names: list[str]) -> None:
         """Before the build: what the copies of `names` will read."""
         for n in names:

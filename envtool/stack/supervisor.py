@@ -473,8 +473,11 @@ class Supervisor:
             for dep, cond in d.items():
                 needs.setdefault(dep, set()).add(cond)
         self.job = Job(conn, levels(deps), needs, release=previous)
-        self._save()
+        # recorded before anything is created; the published ports follow once the first
+        # containers are on their way (an nft transaction is ~20 ms the first start need not wait)
+        self._save(ports=False)
         self._advance()
+        self._sync_ports()
 
     def _live(self, m: Managed) -> bool:
         return m.container is not None and m.status in RUNNING
@@ -532,6 +535,7 @@ class Supervisor:
 
     def _finish_job(self, job: Job, code: str = "", message: str = "") -> None:
         job.done = True
+        self._sync_ports()                  # what `up` reports is routed (a no-op when it already is)
         if code:
             if code == "update-failed":
                 self.data["release"] = job.release      # the new release is not what runs
@@ -1014,8 +1018,11 @@ class Supervisor:
         m.status = Status(m.health.record(ok, time.monotonic() - m.started_mono, output))
         if m.status != before:
             self._log(f"{m.instance}: {m.status}")
-            self._save()
-        self._advance()
+            self._save(ports=False)
+            self._advance()                 # dependants start before the ports' nft transaction
+            self._sync_ports()
+        else:
+            self._advance()
         hc = m.spec.health
         assert hc is not None
         # while starting, probe often (Compose's start_interval) so dependants wait as little as possible

@@ -28,6 +28,17 @@ IMG = REPO / "docs" / "img"
 
 
 CACHE = Path("/var/tmp/envtool-bench")
+ROOTLESS_USER = "envtool-test"
+
+
+def has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
 REUSE = False
 
 
@@ -262,7 +273,13 @@ def main() -> None:
         dockerd.stop()
     scale = bench("bench_scale.py")
     plots["scale"] = plot_scale(scale)
-    net = bench("bench_net.py", "--runs", "3" if args.quick else "5")
+    # the rootless figures, and the network table's rootless rows (rootless podman's published port
+    # runs the image bench_rootless.py loads), by .ci/setup's ordinary user when there is one
+    rootless = ["--rootless", ROOTLESS_USER] if has_user(ROOTLESS_USER) else []
+    if rootless:
+        bench("bench_rootless.py", "--user", ROOTLESS_USER, "--runs", "5" if args.quick else "20",
+              "--stack-runs", "3" if args.quick else "5")
+    net = bench("bench_net.py", "--runs", "3" if args.quick else "5", *rootless)
     plots["network"] = plot_bars("network", "TCP throughput", "MiB/s", stats_rows(net["results"], "mib_s"))
     watch = bench("bench_watch.py", "--edits", "5" if args.quick else "20")
     plots["watch"] = plot_bars("watch", "hot reload: save → change visible", "ms", [

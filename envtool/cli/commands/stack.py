@@ -9,7 +9,7 @@ import sys
 import typer
 
 from envtool import api
-from envtool.cli import render
+from envtool.cli import render, stackup
 
 EnvOpt = typer.Option(None, "--env", "-e", help="Environment overlay to apply.")
 
@@ -25,11 +25,6 @@ def register(app: typer.Typer) -> None:
     app.command("restart")(restart)
     app.command("scale")(scale)
     app.command("watch")(watch)
-
-
-def _progress(ev: dict) -> None:
-    if ev.get("event") == "action":
-        render.info(ev["text"])
 
 
 def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only these services (and "
@@ -55,14 +50,14 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
             from envtool.errors import UsageError
 
             raise UsageError("--bundle runs the whole release: no SERVICE, --dry-run or --watch")
-        final, rid = api.up_bundle(bundle, env, rep, _progress, release)
+        final, rid = api.up_bundle(bundle, env, rep, stackup.progress_event, release)
         render.info(f"release {rid}" + (f" ({env})" if env else ""))
         api.configure(project=final["project"])
-        _report(final, json_)
+        stackup.report(final, json_)
         if not detach:
             _attach(ctx, env)
         else:
-            _fail_on_early_exits(final["project"], final)
+            stackup.fail_on_early_exits(final["project"], final)
         return
     if dry_run:
         with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
@@ -72,50 +67,11 @@ def up(ctx: typer.Context, services: list[str] = typer.Argument(None, help="Only
         for a in dry.actions:
             typer.echo(a.describe())
         return
-    notes: list[str] = []
-    warnings: list[str] = []
-    with rep if hasattr(rep, "__enter__") else contextlib.nullcontext():
-        final = api.up(ctx.obj.file, ctx.obj.directory, env, services or None, rep, _progress, locked=locked,
-                       notes=notes, warnings=warnings)
-    for w in warnings:
-        render.print_warning(w)
-    for n in notes:
-        render.info(n)
-    _report(final, json_)
     if detach:
-        _fail_on_early_exits(api.project_name(ctx.obj.file, ctx.obj.directory), final)
-        if watch_:
-            api.start_watch_daemon(ctx.obj.file, ctx.obj.directory, env)
-            render.info("watching for changes (see `envtool logs watch`; `envtool down` stops it)")
+        stackup.up_detached(ctx.obj.file, ctx.obj.directory, services, env, progress, json_, locked, watch_)
         return
+    stackup.up(ctx.obj.file, ctx.obj.directory, services, env, progress, json_, locked)
     _attach(ctx, env, watch_)
-
-
-def _fail_on_early_exits(project: str, final: dict) -> None:
-    """A container that exits right after it started is a failed `up`, with its last lines."""
-    failed = api.early_exits(project, final)
-    if not failed:
-        return
-    for r in failed:
-        what = (f"exited with code {r.get('exit_code')}" if r["status"] in ("exited", "dead")
-                else f"is restarting (exit code {r.get('exit_code')})")
-        render.print_warning(f"{r['name']} {what} right after it started; its last lines:")
-        for line in r["log"]:
-            typer.echo(f"  {r['service']} | {line}", err=True)
-    from envtool.errors import ContainerError
-
-    raise ContainerError(f"{len(failed)} container(s) exited right after they started: "
-                         + ", ".join(r["name"] for r in failed), hint="see `envtool logs SERVICE`; fix and `envtool up` again")
-
-
-def _report(final: dict, json_: bool) -> None:
-    rows = final.get("containers", [])
-    if json_:
-        render.print_json(rows)
-    else:
-        for r in rows:
-            health = f" ({r['health']})" if r.get("health") else ""
-            render.info(f"{r['name']}: {r['status']}{health} {r['ip']} {' '.join(r['ports'])}".rstrip())
 
 
 def _attach(ctx: typer.Context, env: str | None = None, watch_: bool = False) -> None:
@@ -255,7 +211,7 @@ def scale(ctx: typer.Context, targets: list[str] = typer.Argument(..., help="SER
         wanted[name] = int(n)
     from envtool.cli.progress import reporter
 
-    final = api.up(ctx.obj.file, ctx.obj.directory, env, None, reporter("auto", only_work=True), _progress,
+    final = api.up(ctx.obj.file, ctx.obj.directory, env, None, reporter("auto", only_work=True), stackup.progress_event,
                    scale=wanted)
     for r in final.get("containers", []):
         if r["service"] in wanted:

@@ -753,3 +753,39 @@ depends_on = {{ web = "healthy", worker = "healthy" }}
     # when it listens;
     # checking every 100 ms from 50 ms would have run it about 15 times
     assert 1 <= len(probes) <= 5, probes
+
+
+def test_up_of_an_unchanged_project_takes_the_kept_stack_and_sees_every_change(stack):
+    """The second `up -d` of an unchanged project loads nothing (stack/recent.py); an env_file
+    edited, a variable the file names set, or the file itself edited: the next `up` loads again."""
+    (stack.dir / "web.env").write_text("GREETING=one\n")
+    stack.write("""
+[services.web]
+image = "py"
+command = ["python3", "-c", "import os, time; print(os.environ['GREETING'], os.environ.get('EXTRA'), flush=True); time.sleep(600)"]
+env_file = ["web.env"]
+environment = { EXTRA = "${EXTRA_VALUE:-none}" }
+""")
+    time.sleep(2.1)                   # what was just written is too new to record (git's racy rule)
+
+    def up_and_read(env: dict[str, str] | None = None) -> tuple[str, bool]:
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "envtool", "-C", str(stack.dir), "up", "-d"],
+                              env={**stack.env, **(env or {})}, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        loaded = "pydantic_core" in proc.stderr
+        for _ in range(100):
+            out = stack.cli("logs", "web").stdout
+            if out.strip():
+                break
+            time.sleep(0.05)
+        stack.cli("down", check=True)
+        return out.split("|", 1)[-1].strip(), loaded
+
+    assert up_and_read() == ("one none", True)
+    assert up_and_read() == ("one none", False)                  # the kept stack: no load
+    (stack.dir / "web.env").write_text("GREETING=two\n")
+    assert up_and_read() == ("two none", True)
+    assert up_and_read({"EXTRA_VALUE": "set"}) == ("two set", True)
+    with open(stack.dir / "envtool.toml", "a") as f:
+        f.write("# edited\n")
+    assert up_and_read()[1] is True

@@ -76,3 +76,57 @@ def test_the_cli_builds_models_without_importing_importlib_metadata(tmp_path):
              "print(code, 'importlib.metadata' in sys.modules, 'typer' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "False", "False"], out.stderr
+
+
+def test_the_up_table_has_every_option_of_the_typer_command_and_no_other():
+    from envtool.cli import stackup
+
+    expected = {}
+    for p in command("up").params:
+        if not isinstance(p, click.Option) or p.name == "help":
+            continue
+        kind = "on" if p.is_flag else ("multi" if p.multiple else "value")
+        expected.update({o: (p.name, kind) for o in p.opts})
+    assert stackup.UP_OPTIONS == expected
+
+
+@pytest.mark.parametrize("argv", [["-d"], ["--detach", "--json"], ["-d", "-e", "prod", "web", "db"],
+                                  ["--progress=plain", "-d", "--locked", "-w"], ["-d", "--", "web"]])
+def test_up_parsers_agree(argv):
+    from envtool.cli import stackup
+
+    got = split(["up", *argv], {"up": stackup.UP_OPTIONS})
+    assert got is not None
+    with command("up").make_context("up", list(argv)) as ctx:
+        typer_values = {k: v for k, v in ctx.params.items() if v not in (None, False, "auto")}
+    services = typer_values.pop("services", None) or []
+    assert got.values == typer_values and got.rest == list(services)
+
+
+def test_up_detached_reaches_its_body(monkeypatch):
+    from envtool.cli import stackup
+
+    seen = {}
+    monkeypatch.delenv("ENVTOOL_PROJECT", raising=False)
+    monkeypatch.setattr(stackup, "up_detached", lambda **kw: seen.update(kw) or 0)
+    run = stackup.parse_fast(["-C", "/p", "up", "-d", "-e", "dev", "--json", "web"])
+    assert run is not None and run() == 0
+    assert seen == {"directory": "/p", "env": "dev", "json_": True, "services": ["web"]}
+
+
+@pytest.mark.parametrize("argv", [
+    ["up"], ["up", "web"], ["up", "-d", "--dry-run"], ["up", "-d", "--bundle", "x.tar"], ["up", "-d", "--help"],
+    ["up", "web", "-d"], ["-p", "x", "up", "-d"], ["up", "-d", "--frob"], ["down"],
+])
+def test_anything_but_a_plain_up_d_goes_to_typer(argv, monkeypatch):
+    from envtool.cli import stackup
+
+    monkeypatch.delenv("ENVTOOL_PROJECT", raising=False)
+    assert stackup.parse_fast(argv) is None
+
+
+def test_up_d_with_a_project_from_the_environment_goes_to_typer(monkeypatch):
+    from envtool.cli import stackup
+
+    monkeypatch.setenv("ENVTOOL_PROJECT", "other")
+    assert stackup.parse_fast(["up", "-d"]) is None

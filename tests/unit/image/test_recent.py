@@ -148,3 +148,13 @@ def test_files_younger_than_the_clock_can_tell_apart_are_not_recorded(project, t
     past = time.time_ns() - 10_000_000_000
     monkeypatch.setattr(recent.time, "time_ns", lambda: past + 20_000_000_000)
     assert record(project, cache, {})
+
+
+def test_a_recorder_finds_the_record_only_for_the_bytes_it_saw(project, tmp_path):
+    cache = tmp_path / "cache"
+    assert record(project, cache, {})
+    r = recent.Recorder(cache, project / "envtool.toml", {})          # made before the caller's load
+    assert r.lookup(["app"]) == {"app": DIGEST}
+    assert r.lookup(["app", "base"]) is None                           # all or nothing
+    (project / "envtool.toml").write_text(TOML + "\n")                 # changed after the load began
+    assert r.lookup(["app"]) is None
