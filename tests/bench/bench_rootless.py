@@ -11,7 +11,8 @@ The user needs a subordinate id range (.ci/setup's envtool-test has one).  Figur
 The image is the same bytes for both: built by envtool as the user, `envtool save`d and `podman
 load`ed.  podman's storage for the user is set to the kernel's overlay driver (its Debian default
 for a fresh user is vfs, which copies the whole image for every container and would make podman
-look several times slower than it is); that resets the user's podman storage once.  Published-port
+look several times slower than it is); that resets the user's podman storage once.  Its runtime is
+set to runc (crun 1.8 refuses this host's hybrid cgroups), in the user's containers.conf.  Published-port
 throughput rootless is bench_net.py --rootless USER.
 """
 
@@ -56,7 +57,16 @@ def timed(cmd: list[str], runs: int, cwd: str, env: dict[str, str] | None = None
 
 
 def podman_overlay(pw: pwd.struct_passwd) -> None:
-    conf = Path(pw.pw_dir) / ".config" / "containers" / "storage.conf"
+    """The user's podman on the kernel's overlay driver, and with runc: crun 1.8 refuses this
+    host's hybrid cgroup layout ("cgroups in hybrid mode not supported"), and the root figures
+    run podman with runc too (bench_stack.py)."""
+    folder = Path(pw.pw_dir) / ".config" / "containers"
+    engine = folder / "containers.conf"
+    want_engine = '[engine]\nruntime = "runc"\n'
+    if not (engine.exists() and engine.read_text() == want_engine):
+        subprocess.run([*as_user(pw), "mkdir", "-p", str(folder)], check=True)
+        subprocess.run([*as_user(pw), "sh", "-c", f"printf '%s' '{want_engine}' > {engine}"], check=True)
+    conf = folder / "storage.conf"
     want = '[storage]\ndriver = "overlay"\n'
     if conf.exists() and conf.read_text() == want:
         return
