@@ -1,8 +1,11 @@
-"""Network: TCP throughput and round-trip latency on four paths, with the same stdlib tool
+"""Network: TCP throughput and round-trip latency on five paths, with the same stdlib tool
 (netperf.py) at both ends:
 
   host loopback        127.0.0.1 on the host
   raw veth pair        two network namespaces joined by a bare veth (the floor for any bridge)
+  bridge + conntrack   two namespaces on a bridge in a third, which has conntrack and nat hooks (what
+                       any network that publishes ports needs) and the host's br_netfilter setting:
+                       the floor of a bridged container network, with no envtool in it
   container → container  two services of one envtool stack, by service name (bridge, veth, nftables)
   published port       the host → 127.0.0.1:PORT → DNAT → a container
 
@@ -82,17 +85,58 @@ def veth_pair(runs: int, mib: int) -> dict:
         for ns, dev, addr in ((a, "etb0", "10.251.0.1/30"), (b, "etb1", "10.251.0.2/30")):
             subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
             subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
-        srv = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, str(HERE / "netperf.py"), "serve", str(PORT)])
-        try:
-            wait_connect(["ip", "netns", "exec", a], "10.251.0.2", PORT)
-            return measure(["ip", "netns", "exec", a, sys.executable, str(HERE / "netperf.py")], "10.251.0.2", PORT,
-                           runs, mib)
-        finally:
-            srv.terminate()
-            srv.wait()
+        return serve_and_measure(a, b, "10.251.0.2", runs, mib)
     finally:
         for ns in (a, b):
             subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+# What a bridged network that publishes ports costs without envtool: conntrack (which DNAT needs) and
+# nat hooks in the namespace that holds the bridge, and the host's br_netfilter setting (bridged
+# packets then pass the inet hooks).
+HUB_RULES = """table inet bench {
+  chain forward { type filter hook forward priority 0; policy accept; ct state established,related accept; }
+  chain prerouting { type nat hook prerouting priority dstnat; policy accept; }
+  chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
+}
+"""
+
+
+def bridged_pair(runs: int, mib: int) -> dict:
+    hub, a, b = (f"etb-{uuid.uuid4().hex[:5]}" for _ in range(3))
+    try:
+        for ns in (hub, a, b):
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "-n", hub, "link", "add", "br0", "type", "bridge"], check=True)
+        subprocess.run(["ip", "-n", hub, "link", "set", "br0", "up"], check=True)
+        for ns, dev, peer, addr in ((a, "etb0", "etp0", "10.251.1.1/24"), (b, "etb1", "etp1", "10.251.1.2/24")):
+            subprocess.run(["ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", peer, "netns", hub],
+                           check=True)
+            subprocess.run(["ip", "-n", hub, "link", "set", peer, "master", "br0", "up"], check=True)
+            subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        host_setting = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        if host_setting.exists():
+            subprocess.run(["ip", "netns", "exec", hub, "sysctl", "-qw",
+                            f"net.bridge.bridge-nf-call-iptables={host_setting.read_text().strip()}"], check=True)
+        subprocess.run(["ip", "netns", "exec", hub, "nft", "-f", "-"], input=HUB_RULES, text=True, check=True)
+        return serve_and_measure(a, b, "10.251.1.2", runs, mib)
+    finally:
+        for ns in (hub, a, b):
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def serve_and_measure(client_ns: str, server_ns: str, addr: str, runs: int, mib: int) -> dict:
+    srv = subprocess.Popen(["ip", "netns", "exec", server_ns, sys.executable, str(HERE / "netperf.py"), "serve",
+                            str(PORT)])
+    try:
+        wait_connect(["ip", "netns", "exec", client_ns], addr, PORT)
+        return measure(["ip", "netns", "exec", client_ns, sys.executable, str(HERE / "netperf.py")], addr, PORT,
+                       runs, mib)
+    finally:
+        srv.terminate()
+        srv.wait()
 
 
 def as_user(user: str | None) -> list[str]:
@@ -218,7 +262,8 @@ def main() -> None:
     ap.add_argument("--rootless", metavar="USER", help="also measure a rootless stack run by USER, and pasta alone")
     ap.add_argument("--write")
     args = ap.parse_args()
-    results = {"host loopback": host_loopback(args.runs, args.mib), "raw veth pair": veth_pair(args.runs, args.mib)}
+    results = {"host loopback": host_loopback(args.runs, args.mib), "raw veth pair": veth_pair(args.runs, args.mib),
+               "bridge + conntrack, no envtool": bridged_pair(args.runs, args.mib)}
     results["container → container"], results["published port (host → container)"] = containers(args.runs, args.mib)
     if args.rootless:
         c2c, published = containers(args.runs, args.mib, args.rootless)
@@ -237,17 +282,20 @@ def write_section(path: Path, out: dict) -> None:
     from report import replace_section
 
     veth = out["results"]["raw veth pair"]["mib_s"]["median"]
+    bridged = out["results"].get("bridge + conntrack, no envtool", {}).get("mib_s", {}).get("median")
     lines = [f"Measured {out['date']}: {out['mib']} MiB streams and 2000 one-byte round trips, {out['runs']} runs "
              "each; medians (min–max). The same stdlib tool (tests/bench/netperf.py) runs at both ends of every "
              "path.", "",
-             "| path | throughput MiB/s | vs raw veth | round trip µs |", "|---|---:|---:|---:|"]
+             "| path | throughput MiB/s | vs raw veth | vs bridge + conntrack | round trip µs |",
+             "|---|---:|---:|---:|---:|"]
     for name, r in out["results"].items():
         if "error" in r:
-            lines.append(f"| {name} | failed: {r['error']} | | |")
+            lines.append(f"| {name} | failed: {r['error']} | | | |")
             continue
         t, rt = r["mib_s"], r["rtt_us"]
+        vs_bridged = f"{t['median'] / bridged:.0%}" if bridged else "–"
         lines.append(f"| {name} | {t['median']:.0f} ({t['min']:.0f}–{t['max']:.0f}) | {t['median'] / veth:.0%} | "
-                     f"{rt['median']:.0f} ({rt['min']:.0f}–{rt['max']:.0f}) |")
+                     f"{vs_bridged} | {rt['median']:.0f} ({rt['min']:.0f}–{rt['max']:.0f}) |")
     replace_section(path, "network", lines)
 
 
