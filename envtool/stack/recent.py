@@ -11,7 +11,7 @@ at every `up`) is kept in the store (cache/recent/<project file>.up.json) with
   the copied files' stat data included);
 - the facts about other files that the load and the conversion read: each `env_file`'s bytes,
   whether each watch path exists and where it resolves, where each bind source and the project
-  directory resolve (symlinks);
+  directory resolve (symlinks), and HOME (a `~` in a bind source or a secret's file);
 - the warnings the load gave.
 
 The next plain `up -d` (no SERVICE, no --scale, a development environment, root) takes that stack
@@ -37,8 +37,10 @@ def _path(cache_dir: Path, project_file: Path) -> Path:
 
 
 def facts(project: Any, directory: Path) -> list[list[Any]]:
-    """What the load's checks and the conversion read besides envtool.toml, .env and the lock."""
-    out: list[list[Any]] = [["realpath", str(directory), os.path.realpath(directory)]]
+    """What the load's checks and the conversion read besides envtool.toml, .env and the lock (and
+    HOME, which a `~` in a bind source or a secret's file stands for)."""
+    out: list[list[Any]] = [["realpath", str(directory), os.path.realpath(directory)],
+                            ["environ", "HOME", os.environ.get("HOME")]]
     for svc in project.services.values():
         for f in svc.env_file:
             p = directory / f
@@ -67,6 +69,8 @@ def _holds(fact: list[Any]) -> bool:
         return bool(_digest(Path(path)) == value)
     if kind == "exists":
         return os.path.exists(path) == value
+    if kind == "environ":
+        return os.environ.get(path) == value
     return bool(os.path.realpath(path) == value)
 
 

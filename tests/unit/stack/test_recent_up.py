@@ -52,8 +52,8 @@ def test_the_kept_stack_comes_back_with_its_warnings(project, tmp_path):
 
 
 @pytest.mark.parametrize("change", ["fingerprint", "env", "image", "no image", "env_file", "watch path",
-                                    "bind symlink"])
-def test_any_input_change_refuses_the_kept_stack(project, tmp_path, change):
+                                    "bind symlink", "HOME"])
+def test_any_input_change_refuses_the_kept_stack(project, tmp_path, change, monkeypatch):
     cache = tmp_path / "cache"
     keep(project, cache)
     fp, env, images = "fp", None, dict(IMAGES)
@@ -69,6 +69,8 @@ def test_any_input_change_refuses_the_kept_stack(project, tmp_path, change):
         (project / "web.env").write_text("A=2\n")
     elif change == "watch path":
         (project / "src").rename(project / "gone")
+    elif change == "HOME":                     # what `~` in a bind source or a secret's file means
+        monkeypatch.setenv("HOME", str(tmp_path / "another-home"))
     else:
         (project / "src").rename(project / "real")
         os.symlink(project / "real", project / "src")
