@@ -30,12 +30,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = os.environ.get("ENVTOOL_ROOT", "/var/tmp/envtool-test")
 PORT = 5201
 PUBLISHED = 18202
+BRIDGED = "bridge + conntrack, no envtool"
 
 
 def tool(*args: str) -> list[str]:
@@ -74,21 +77,32 @@ def host_loopback(runs: int, mib: int) -> dict:
         srv.wait()
 
 
-def veth_pair(runs: int, mib: int) -> dict:
-    a, b = f"etb-{uuid.uuid4().hex[:5]}", f"etb-{uuid.uuid4().hex[:5]}"
+@contextmanager
+def namespaces(count: int) -> Iterator[list[str]]:
+    """`count` network namespaces of this benchmark's own, loopback up; deleted afterwards."""
+    names = [f"etb-{uuid.uuid4().hex[:5]}" for _ in range(count)]
     try:
-        for ns in (a, b):
+        for ns in names:
             subprocess.run(["ip", "netns", "add", ns], check=True)
             subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        yield names
+    finally:
+        for ns in names:
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def address_up(ns: str, dev: str, addr: str) -> None:
+    subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+
+
+def veth_pair(runs: int, mib: int) -> dict:
+    with namespaces(2) as (a, b):
         subprocess.run(["ip", "link", "add", "etb0", "netns", a, "type", "veth", "peer", "name", "etb1", "netns", b],
                        check=True)
-        for ns, dev, addr in ((a, "etb0", "10.251.0.1/30"), (b, "etb1", "10.251.0.2/30")):
-            subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
-            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        address_up(a, "etb0", "10.251.0.1/30")
+        address_up(b, "etb1", "10.251.0.2/30")
         return serve_and_measure(a, b, "10.251.0.2", runs, mib)
-    finally:
-        for ns in (a, b):
-            subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 # What a bridged network that publishes ports costs without envtool: conntrack (which DNAT needs) and
@@ -103,28 +117,20 @@ HUB_RULES = """table inet bench {
 
 
 def bridged_pair(runs: int, mib: int) -> dict:
-    hub, a, b = (f"etb-{uuid.uuid4().hex[:5]}" for _ in range(3))
-    try:
-        for ns in (hub, a, b):
-            subprocess.run(["ip", "netns", "add", ns], check=True)
-            subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+    with namespaces(3) as (hub, a, b):
         subprocess.run(["ip", "-n", hub, "link", "add", "br0", "type", "bridge"], check=True)
         subprocess.run(["ip", "-n", hub, "link", "set", "br0", "up"], check=True)
         for ns, dev, peer, addr in ((a, "etb0", "etp0", "10.251.1.1/24"), (b, "etb1", "etp1", "10.251.1.2/24")):
             subprocess.run(["ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", peer, "netns", hub],
                            check=True)
             subprocess.run(["ip", "-n", hub, "link", "set", peer, "master", "br0", "up"], check=True)
-            subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
-            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+            address_up(ns, dev, addr)
         host_setting = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
         if host_setting.exists():
             subprocess.run(["ip", "netns", "exec", hub, "sysctl", "-qw",
                             f"net.bridge.bridge-nf-call-iptables={host_setting.read_text().strip()}"], check=True)
         subprocess.run(["ip", "netns", "exec", hub, "nft", "-f", "-"], input=HUB_RULES, text=True, check=True)
         return serve_and_measure(a, b, "10.251.1.2", runs, mib)
-    finally:
-        for ns in (hub, a, b):
-            subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 def serve_and_measure(client_ns: str, server_ns: str, addr: str, runs: int, mib: int) -> dict:
@@ -263,7 +269,7 @@ def main() -> None:
     ap.add_argument("--write")
     args = ap.parse_args()
     results = {"host loopback": host_loopback(args.runs, args.mib), "raw veth pair": veth_pair(args.runs, args.mib),
-               "bridge + conntrack, no envtool": bridged_pair(args.runs, args.mib)}
+               BRIDGED: bridged_pair(args.runs, args.mib)}
     results["container → container"], results["published port (host → container)"] = containers(args.runs, args.mib)
     if args.rootless:
         c2c, published = containers(args.runs, args.mib, args.rootless)
@@ -282,7 +288,7 @@ def write_section(path: Path, out: dict) -> None:
     from report import replace_section
 
     veth = out["results"]["raw veth pair"]["mib_s"]["median"]
-    bridged = out["results"].get("bridge + conntrack, no envtool", {}).get("mib_s", {}).get("median")
+    bridged = out["results"].get(BRIDGED, {}).get("mib_s", {}).get("median")
     lines = [f"Measured {out['date']}: {out['mib']} MiB streams and 2000 one-byte round trips, {out['runs']} runs "
              "each; medians (min–max). The same stdlib tool (tests/bench/netperf.py) runs at both ends of every "
              "path.", "",
