@@ -280,6 +280,7 @@ def main() -> None:
         bench("bench_rootless.py", "--user", ROOTLESS_USER, "--runs", "5" if args.quick else "20",
               "--stack-runs", "3" if args.quick else "5")
     net = bench("bench_net.py", "--runs", "3" if args.quick else "5", *rootless)
+    bench("bench_netsetup.py", "--runs", "10" if args.quick else "30")
     plots["network"] = plot_bars("network", "TCP throughput", "MiB/s", stats_rows(net["results"], "mib_s"))
     watch = bench("bench_watch.py", "--edits", "5" if args.quick else "20")
     plots["watch"] = plot_bars("watch", "hot reload: save → change visible", "ms", [
