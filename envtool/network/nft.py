@@ -276,11 +276,9 @@ def apply(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate
           networks: dict[str, list[str]] | None = None, link: str | None = None) -> None:
     """Replace the project's tables atomically, in one `nft -f` transaction: each table is added
     (a no-op when it exists, so that its delete cannot fail) and deleted, then declared anew.  One
-    exec per change of the published ports or service map; the host FORWARD accept rules are put
-    in place once per bridge and process (they name the bridge, nothing that changes)."""
-    t = table_name(project)
-    text = "".join(f"add table {family} {t}\ndelete table {family} {t}\n" for family in ("ip", "bridge"))
-    text += render(project, bridge, subnet, ports, isolate_host, services, service_net, networks, link)
+    transaction per change of the published ports or service map; the host FORWARD accept rules are
+    put in place once per bridge and process (they name the bridge, nothing that changes)."""
+    text = clear(project) + render(project, bridge, subnet, ports, isolate_host, services, service_net, networks, link)
     _nft("-f", "-", stdin=text)
     if (project, bridge) not in _forward_accepted:
         _host_forward_accept(project, bridge)
@@ -290,10 +288,15 @@ def apply(project: str, bridge: str, subnet: str, ports: list[PortRule], isolate
 _forward_accepted: set[tuple[str, str]] = set()
 
 
-def remove(project: str, bridge: str) -> None:
+def clear(project: str) -> str:
+    """nft commands that delete the project's tables, whether they exist or not (each is added
+    first, a no-op when it exists, so that its delete cannot fail)."""
     t = table_name(project)
-    _nft("-f", "-", stdin="".join(f"add table {family} {t}\ndelete table {family} {t}\n"
-                                  for family in ("ip", "bridge")), check=False)
+    return "".join(f"add table {family} {t}\ndelete table {family} {t}\n" for family in ("ip", "bridge"))
+
+
+def remove(project: str, bridge: str) -> None:
+    _nft("-f", "-", stdin=clear(project), check=False)
     _host_forward_remove(project)
     _forward_accepted.discard((project, bridge))
 

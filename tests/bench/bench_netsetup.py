@@ -5,9 +5,9 @@ of the project's port map, timed in process (the stack figures' "before the firs
 
   attach               a container's network namespace, its veth pair on the bridge (made,
                        enslaved and up in one request) and its address, link and route inside:
-                       ProjectNetwork.attach's netlink part, as the supervisor runs it
+                       ProjectNetwork.attach, as the supervisor runs it
   table, kept context  replacing the project's nft table (a 10-service stack's ruleset: published
-                       port, service addresses) through the process's kept libnftables context
+                       port, service addresses): nft.apply, through the process's kept context
   table, new context   the same through a context made and freed for the one transaction (envtool
                        before 2026-12-04): freeing the socket makes the kernel finish the deletion
   FORWARD listing      `nft -j -a list chain` in process, against the `nft` command
@@ -38,34 +38,29 @@ def stats(ms: list[float]) -> dict:
 def inside(runs: int) -> dict:
     """Runs in the benchmark's own network namespace."""
     sys.path.insert(0, str(REPO))
+    import ipaddress
+
     from envtool.network import nft
     from envtool.network.netlink import Netlink
-    from envtool.network.project import veth_name
+    from envtool.network.project import ProjectNetwork
     from envtool.runtime.namespaces import new_netns
 
-    host = Netlink()
-    host.ensure_bridge("et-bench", "10.77.0.1", 24)
+    net = ProjectNetwork("bench", ipaddress.IPv4Network("10.77.0.0/24"), new_netns)
+    net.host = Netlink()
+    net.host.ensure_bridge(net.bridge, net.gateway, net.subnet.prefixlen)
     attach, fds = [], []
     for i in range(runs):
-        address = f"10.77.0.{i + 2}"
         t0 = time.perf_counter()
-        fd, inner = new_netns(Netlink)
-        try:
-            host.add_veth(veth_name("bench", f"c{i}"), "et-bench", fd, address)
-            inner.configure_inside("eth0", address, 25, "10.77.0.1")
-        finally:
-            inner.close()
+        fd, _ = net.attach(f"c{i}")
         attach.append((time.perf_counter() - t0) * 1000)
         fds.append(fd)
 
     services = {f"10.77.0.{200 + i}": f"10.77.0.{i + 2}" for i in range(10)}
     ports = [nft.PortRule(None, 18181, "tcp", "10.77.0.11", 8000)]
+    rules = {"services": services, "service_net": "10.77.0.128/25", "link": "10.77.0.0/25"}
 
-    def table(n: int) -> str:
-        t = nft.table_name("bench")
-        head = "".join(f"add table {family} {t}\ndelete table {family} {t}\n" for family in ("ip", "bridge"))
-        return head + nft.render("bench", "et-bench", "10.77.0.0/24", ports if n % 2 else [],
-                                 services=services, service_net="10.77.0.128/25", link="10.77.0.0/25")
+    def port_map(n: int) -> list[nft.PortRule]:        # it changes with every transaction
+        return ports if n % 2 else []
 
     lib = nft._libnftables()
     if lib is None:
@@ -76,22 +71,22 @@ def inside(runs: int) -> dict:
         ctx = lib.lib.nft_ctx_new(0)
         lib.lib.nft_ctx_buffer_output(ctx)
         lib.lib.nft_ctx_buffer_error(ctx)
-        rc = lib.lib.nft_run_cmd_from_buffer(ctx, table(i).encode())
+        text = nft.clear("bench") + nft.render("bench", net.bridge, str(net.subnet), port_map(i), **rules)
+        rc = lib.lib.nft_run_cmd_from_buffer(ctx, text.encode())
         lib.lib.nft_ctx_free(ctx)
         fresh.append((time.perf_counter() - t0) * 1000)
         assert rc == 0
     for i in range(runs):
         t0 = time.perf_counter()
-        proc = lib.run(table(i))
+        nft.apply("bench", net.bridge, str(net.subnet), port_map(i), **rules)   # raises when it fails
         kept.append((time.perf_counter() - t0) * 1000)
-        assert proc.returncode == 0, proc.stderr
 
     subprocess.run(["nft", "add table ip filter; add chain ip filter FORWARD "
                     "{ type filter hook forward priority 0; policy accept; }"], check=True)
     listing, command = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        lib.run("list chain ip filter FORWARD\n", flags=nft._OUTPUT_FLAGS["-j"] | nft._OUTPUT_FLAGS["-a"])
+        nft._nft("-j", "-a", "list", "chain", "ip", "filter", "FORWARD")
         listing.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
         subprocess.run([nft.nft_path(), "-j", "-a", "list", "chain", "ip", "filter", "FORWARD"],
